@@ -20,9 +20,11 @@ Public shape (other modules rely on it)::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._errors import ConfigError, NoMatchingInstanceError
 from ._secrets import Template
@@ -127,9 +129,46 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path("atlas.yml")
 
 
-def parse_config(text: str, filename: str = "<string>") -> AtlasConfig:
-    """Parse and validate config text. Implemented with the YAML layer (issue 2)."""
-    raise ConfigError("config loading is not implemented yet", file=filename)
+def parse_config(
+    text: str, filename: str = "<string>", *, environ: Mapping[str, str] | None = None
+) -> AtlasConfig:
+    """Parse and validate config ``text``; every document is checked.
+
+    Raises :class:`ConfigError` naming file, line, document, key path, the bad value and
+    what was expected. Unknown keys, adapters not listed in ``spec.apiAdapters``,
+    ``adapterRef`` entries without a document, and ``${{ VAR }}`` not set in ``environ``
+    (default ``os.environ``; names only, never values) end up in ``warnings``.
+
+    Example::
+
+        cfg = parse_config(open("atlas.yml").read(), "atlas.yml")
+        [a.name for a in cfg.http_adapters]       # ['pagerduty']
+    """
+    from ._yaml import load_documents
+
+    result = _Validator(filename).run(load_documents(text, filename))
+    cfg = AtlasConfig(
+        name=result.name,
+        adapters=tuple(result.adapters),
+        adapter_refs=tuple(result.adapter_refs),
+        warnings=(),
+    )
+    env = os.environ if environ is None else environ
+    warnings = list(result.warnings)
+    for adapter in cfg.http_adapters:
+        for header in adapter.headers:
+            for var in header.value.missing(env):
+                warnings.append(
+                    f"{filename}: adapter '{adapter.name}': header {header.name} uses "
+                    f"${{{{ {var} }}}} but environment variable {var} is not set "
+                    "(requests through this adapter will fail until it is)"
+                )
+    return AtlasConfig(
+        name=cfg.name,
+        adapters=cfg.adapters,
+        adapter_refs=cfg.adapter_refs,
+        warnings=tuple(warnings),
+    )
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> AtlasConfig:
@@ -152,3 +191,499 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AtlasConfig:
         path=p,
         warnings=cfg.warnings,
     )
+
+
+# --------------------------------------------------------------------------- checks
+# Shared by validation and by the editing commands, so that a value the CLI accepts is
+# exactly a value the loader accepts.
+
+#: An adapter name becomes a URL path segment: keep it to a safe alphabet.
+ADAPTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# RFC 9110 token characters.
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def adapter_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be an adapter name, or ``None`` if it can."""
+    if not isinstance(name, str) or not name:
+        return "expected a non-empty name"
+    if name in (".", "..") or not ADAPTER_NAME_RE.match(name):
+        return (
+            "expected letters, digits, '-', '_' or '.', starting with a letter or digit "
+            "(the name becomes a URL path segment)"
+        )
+    return None
+
+
+def base_url_problem(url: object) -> str | None:
+    """Why ``url`` cannot be an adapter ``baseUrl``, or ``None`` if it can."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str) or not url:
+        return "expected an http:// or https:// URL"
+    if url != url.strip() or _CONTROL_RE.search(url) or " " in url or "\\" in url:
+        return "expected a URL without spaces, backslashes or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        return f"expected a valid URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "expected an http:// or https:// URL"
+    if "@" in parts.netloc:
+        return "expected a URL without user:password@ (put credentials in a header)"
+    if not parts.hostname:
+        return "expected a URL with a host, like https://api.example.com"
+    if "?" in url or parts.query:
+        return "expected a URL without a query string (?...)"
+    if "#" in url or parts.fragment:
+        return "expected a URL without a fragment (#...)"
+    return None
+
+
+def header_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be an HTTP header name, or ``None`` if it can."""
+    if not isinstance(name, str) or not name:
+        return "expected a non-empty header name"
+    if not _HEADER_NAME_RE.match(name):
+        return "expected a header name made of letters, digits and !#$%&'*+-.^_`|~"
+    return None
+
+
+def header_value_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a header value (template text), or ``None``."""
+    if not isinstance(value, str):
+        return "expected a string (quote it)"
+    if "\r" in value or "\n" in value:
+        return "expected a single line (no CR/LF)"
+    if _CONTROL_RE.search(value):
+        return "expected no control characters"
+    try:
+        Template.parse(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+# ----------------------------------------------------------------------- validation
+
+_ATLAS_TOP_KEYS = ("apiVersion", "kind", "metadata", "spec")
+_METADATA_KEYS = ("name", "labels", "annotations", "namespace")
+_ATLAS_SPEC_KEYS = (
+    "owner",
+    "identityProviders",
+    "exposedPorts",
+    "gatewayRegistration",
+    "apiAdapters",
+)
+_ADAPTER_REF_KEYS = ("apiVersion", "kind", "name")
+_HTTP_SPEC_KEYS = ("baseUrl", "headers")
+_HEADER_KEYS = ("name", "value")
+
+
+def _show(value: object) -> str:
+    """A short description of a bad value for a message (strings truncated)."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = value if len(value) <= 60 else value[:57] + "..."
+        return repr(text)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+@dataclass
+class _Result:
+    name: str = ""
+    adapters: list[Adapter] = field(default_factory=list)
+    adapter_refs: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Validator:
+    """Walks every document once; raises the first error, collects warnings."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.result = _Result()
+        self.doc_label = ""
+        self._refs_lines: dict[tuple[str, str], int | None] = {}
+
+    # -- helpers
+    def error(
+        self,
+        message: str,
+        *,
+        line: int | None,
+        key_path: str | None = None,
+        hint: str | None = None,
+    ) -> ConfigError:
+        return ConfigError(
+            message,
+            file=self.filename,
+            line=line,
+            document=self.doc_label or None,
+            key_path=key_path,
+            hint=hint,
+        )
+
+    def warn(self, message: str, *, line: int | None, key_path: str | None = None) -> None:
+        where = self.filename + (f":{line}" if line else "")
+        parts = [where, self.doc_label, key_path, message]
+        self.result.warnings.append(": ".join(p for p in parts if p))
+
+    def expect(
+        self,
+        container: Any,
+        key: Any,
+        path: str,
+        types: tuple[type, ...],
+        expected: str,
+        *,
+        required: bool = True,
+        hint: str | None = None,
+    ) -> Any:
+        """``container[key]`` checked against ``types``; ``None`` if optional and absent."""
+        from ._yaml import position
+
+        if key not in container:
+            if required:
+                raise self.error(
+                    f"missing key, expected {expected}",
+                    line=position(container),
+                    key_path=path,
+                    hint=hint,
+                )
+            return None
+        value = container[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise self.error(
+                f"got {_show(value)}, expected {expected}",
+                line=position(container, key),
+                key_path=path,
+                hint=hint,
+            )
+        return value
+
+    def unknown_keys(self, mapping: Mapping[Any, Any], known: tuple[str, ...], path: str) -> None:
+        from ._yaml import position
+
+        for key in mapping:
+            if key not in known:
+                where = f"{path}.{key}" if path else str(key)
+                self.warn(
+                    f"unknown key (kept, not used; known keys: {', '.join(known)})",
+                    line=position(mapping, key),
+                    key_path=where,
+                )
+
+    # -- documents
+    def run(self, docs: list[Any]) -> _Result:
+        from ._yaml import position
+
+        atlas_seen: tuple[int, int | None] | None = None
+        atlas_doc: Any = None
+        names: dict[str, str] = {}
+        content = [d for d in docs if d.data is not None]
+        if not content:
+            raise ConfigError(
+                "the file holds no YAML document",
+                file=self.filename,
+                hint="start from `mom atlas config generate --name NAME`",
+            )
+        for doc in content:
+            self.doc_label = f"document {doc.index}"
+            data = doc.data
+            if not isinstance(data, Mapping):
+                raise self.error(
+                    f"got {_show(data)}, expected a mapping with apiVersion, kind, "
+                    "metadata and spec",
+                    line=doc.line,
+                )
+            kind = self.expect(
+                data,
+                "kind",
+                "kind",
+                (str,),
+                "a kind: Atlas or one of " + ", ".join(KNOWN_KINDS),
+            )
+            if kind == "Atlas":
+                if atlas_seen is not None:
+                    raise self.error(
+                        f"a second kind: Atlas document (the first is document "
+                        f"{atlas_seen[0]}, line {atlas_seen[1]})",
+                        line=position(data, "kind"),
+                        key_path="kind",
+                        hint="a config holds exactly one Atlas document; merge them",
+                    )
+                atlas_seen = (doc.index, doc.line)
+                atlas_doc = (doc, self.doc_label)
+                continue
+            if kind not in KNOWN_KINDS:
+                raise self.error(
+                    f"got {_show(kind)}, expected Atlas or one of {', '.join(KNOWN_KINDS)}",
+                    line=position(data, "kind"),
+                    key_path="kind",
+                )
+            adapter = self.adapter_document(doc, kind)
+            if adapter.name in names:
+                raise self.error(
+                    f"adapter name {adapter.name!r} is already used by {names[adapter.name]}",
+                    line=position(data["metadata"], "name"),
+                    key_path="metadata.name",
+                    hint="adapter names must be unique in a config; rename one",
+                )
+            names[adapter.name] = self.doc_label
+            self.result.adapters.append(adapter)
+        if atlas_doc is None:
+            self.doc_label = ""
+            raise ConfigError(
+                "not an Atlas config: no document has kind: Atlas",
+                file=self.filename,
+                hint="an Atlas config starts with a `kind: Atlas` document; create one with "
+                "`mom atlas config generate --name NAME`",
+            )
+        self.doc_label = atlas_doc[1]
+        self.atlas_document(atlas_doc[0])
+        self.cross_check()
+        return self.result
+
+    def common(self, data: Mapping[Any, Any], api_version: str) -> str:
+        """apiVersion and metadata.name of any document; returns the name."""
+        from ._yaml import position
+
+        version = self.expect(data, "apiVersion", "apiVersion", (str,), api_version)
+        if version != api_version:
+            raise self.error(
+                f"got {_show(version)}, expected {api_version}",
+                line=position(data, "apiVersion"),
+                key_path="apiVersion",
+            )
+        metadata = self.expect(data, "metadata", "metadata", (Mapping,), "a mapping with name")
+        name = self.expect(metadata, "name", "metadata.name", (str,), "a non-empty name")
+        if not name.strip():
+            raise self.error(
+                "got an empty name, expected a non-empty name",
+                line=position(metadata, "name"),
+                key_path="metadata.name",
+            )
+        self.unknown_keys(metadata, _METADATA_KEYS, "metadata")
+        return str(name)
+
+    def adapter_document(self, doc: Any, kind: str) -> Adapter:
+        from ._yaml import position
+
+        data = doc.data
+        name_value = (
+            data.get("metadata", {}).get("name")
+            if isinstance(data.get("metadata"), Mapping)
+            else None
+        )
+        if isinstance(name_value, str):
+            self.doc_label = f"document {doc.index} ({kind} {name_value!r})"
+        else:
+            self.doc_label = f"document {doc.index} ({kind})"
+        name = self.common(data, ADAPTER_API_VERSION)
+        problem = adapter_name_problem(name)
+        if problem:
+            raise self.error(
+                f"got {_show(name)}, {problem}",
+                line=position(data["metadata"], "name"),
+                key_path="metadata.name",
+            )
+        self.unknown_keys(data, _ATLAS_TOP_KEYS, "")
+        if kind != "HTTP":
+            # Kept and listed, not proxied: only the outer shape is checked.
+            self.expect(data, "spec", "spec", (Mapping,), "a mapping", required=False)
+            return Adapter(kind=kind, name=name, line=doc.line, document_index=doc.index - 1)
+        spec = self.expect(data, "spec", "spec", (Mapping,), "a mapping with baseUrl")
+        base_url = self.expect(
+            spec, "baseUrl", "spec.baseUrl", (str,), "an http:// or https:// URL"
+        )
+        problem = base_url_problem(base_url)
+        if problem:
+            raise self.error(
+                f"got {_show(base_url)}, {problem}",
+                line=position(spec, "baseUrl"),
+                key_path="spec.baseUrl",
+            )
+        headers_value = self.expect(
+            spec,
+            "headers",
+            "spec.headers",
+            (list, type(None)),
+            "a list of {name, value} mappings",
+            required=False,
+        )
+        headers: list[Header] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(headers_value or []):
+            path = f"spec.headers[{i}]"
+            if not isinstance(item, Mapping):
+                raise self.error(
+                    f"got {_show(item)}, expected a mapping with name and value",
+                    line=position(headers_value, i),
+                    key_path=path,
+                )
+            hname = self.expect(item, "name", f"{path}.name", (str,), "a header name")
+            problem = header_name_problem(hname)
+            if problem:
+                raise self.error(
+                    f"got {_show(hname)}, {problem}",
+                    line=position(item, "name"),
+                    key_path=f"{path}.name",
+                )
+            if "value" not in item:
+                raise self.error(
+                    f"header {hname} has no value, expected a string "
+                    "(a literal or ${{ VAR }} template)",
+                    line=position(item),
+                    key_path=f"{path}.value",
+                )
+            hvalue = item["value"]
+            # The value may be a literal secret: describe it, never echo it.
+            problem = header_value_problem(hvalue)
+            if problem:
+                raise self.error(
+                    f"header {hname}: bad value, {problem}",
+                    line=position(item, "value"),
+                    key_path=f"{path}.value",
+                )
+            if hname.lower() in seen:
+                raise self.error(
+                    f"header {hname} is set twice (first at spec.headers[{seen[hname.lower()]}])",
+                    line=position(item, "name"),
+                    key_path=f"{path}.name",
+                    hint="keep one entry per header name",
+                )
+            seen[hname.lower()] = i
+            self.unknown_keys(item, _HEADER_KEYS, path)
+            headers.append(Header(hname, Template.parse(hvalue)))
+        self.unknown_keys(spec, _HTTP_SPEC_KEYS, "spec")
+        return Adapter(
+            kind=kind,
+            name=name,
+            base_url=base_url,
+            headers=tuple(headers),
+            line=doc.line,
+            document_index=doc.index - 1,
+        )
+
+    def atlas_document(self, doc: Any) -> None:
+        from ._yaml import position
+
+        data = doc.data
+        self.result.name = self.common(data, ATLAS_API_VERSION)
+        self.doc_label = f"document {doc.index} (Atlas {self.result.name!r})"
+        self.unknown_keys(data, _ATLAS_TOP_KEYS, "")
+        spec = self.expect(data, "spec", "spec", (Mapping,), "a mapping with apiAdapters")
+        self.unknown_keys(spec, _ATLAS_SPEC_KEYS, "spec")
+        self.expect(spec, "owner", "spec.owner", (str,), "a domain name", required=False)
+        self.expect(
+            spec,
+            "identityProviders",
+            "spec.identityProviders",
+            (list, Mapping, type(None)),
+            "a list of identity providers",
+            required=False,
+        )
+        for key in ("exposedPorts", "gatewayRegistration"):
+            self.expect(
+                spec, key, f"spec.{key}", (Mapping, type(None)), "a mapping", required=False
+            )
+        refs = self.expect(
+            spec,
+            "apiAdapters",
+            "spec.apiAdapters",
+            (list, type(None)),
+            "a list of {adapterRef: {apiVersion, kind, name}}",
+            required=False,
+        )
+        seen: dict[tuple[str, str], int] = {}
+        for i, item in enumerate(refs or []):
+            path = f"spec.apiAdapters[{i}]"
+            if not isinstance(item, Mapping):
+                raise self.error(
+                    f"got {_show(item)}, expected a mapping with adapterRef",
+                    line=position(refs, i),
+                    key_path=path,
+                )
+            ref = self.expect(
+                item,
+                "adapterRef",
+                f"{path}.adapterRef",
+                (Mapping,),
+                "a mapping with apiVersion, kind and name",
+            )
+            self.unknown_keys(item, ("adapterRef",), path)
+            rpath = f"{path}.adapterRef"
+            kind = self.expect(
+                ref, "kind", f"{rpath}.kind", (str,), "one of " + ", ".join(KNOWN_KINDS)
+            )
+            if kind not in KNOWN_KINDS:
+                raise self.error(
+                    f"got {_show(kind)}, expected one of {', '.join(KNOWN_KINDS)}",
+                    line=position(ref, "kind"),
+                    key_path=f"{rpath}.kind",
+                )
+            version = self.expect(
+                ref, "apiVersion", f"{rpath}.apiVersion", (str,), ADAPTER_API_VERSION
+            )
+            if version != ADAPTER_API_VERSION:
+                raise self.error(
+                    f"got {_show(version)}, expected {ADAPTER_API_VERSION}",
+                    line=position(ref, "apiVersion"),
+                    key_path=f"{rpath}.apiVersion",
+                )
+            name = self.expect(ref, "name", f"{rpath}.name", (str,), "an adapter name")
+            problem = adapter_name_problem(name)
+            if problem:
+                raise self.error(
+                    f"got {_show(name)}, {problem}",
+                    line=position(ref, "name"),
+                    key_path=f"{rpath}.name",
+                )
+            self.unknown_keys(ref, _ADAPTER_REF_KEYS, rpath)
+            if (kind, name) in seen:
+                raise self.error(
+                    f"adapter {kind} {name!r} is listed twice "
+                    f"(first at spec.apiAdapters[{seen[(kind, name)]}])",
+                    line=position(refs, i),
+                    key_path=path,
+                    hint="remove the repeated adapterRef",
+                )
+            seen[(kind, name)] = i
+            self.result.adapter_refs.append((kind, name))
+        self._refs_lines = {key: position(refs, i) for key, i in seen.items()}
+
+    def cross_check(self) -> None:
+        """References without documents and documents without references are warnings.
+
+        Neither is fatal: the interface defines an adapter as active only when it is both
+        listed and present, so the rest of the file stays usable while one is being edited.
+        """
+        present = {(a.kind, a.name) for a in self.result.adapters}
+        refs = set(self.result.adapter_refs)
+        for kind, name in self.result.adapter_refs:
+            if (kind, name) not in present:
+                self.warn(
+                    f"adapterRef {kind} {name!r} has no matching `kind: {kind}` document "
+                    f"with metadata.name {name!r}; it is inactive",
+                    line=self._refs_lines.get((kind, name)),
+                    key_path="spec.apiAdapters",
+                )
+        for adapter in self.result.adapters:
+            if (adapter.kind, adapter.name) not in refs:
+                label = f"document {adapter.document_index + 1} ({adapter.kind} {adapter.name!r})"
+                self.result.warnings.append(
+                    f"{self.filename}:{adapter.line}: {label}: not listed in the Atlas "
+                    "document's spec.apiAdapters; it is inactive"
+                )

@@ -1,0 +1,198 @@
+"""The one YAML layer: loading with positions, safe scalar rendering, atomic writes.
+
+Loading uses ruamel.yaml's round-trip loader, because it keeps the line/column of every
+key and item (``node.lc``), which the config layer turns into precise error locations, and
+because it refuses duplicate keys instead of silently keeping the last one.
+
+Edits (see :mod:`atlas_canvas._config_edit` helpers below) never re-dump a whole file:
+ruamel is used to *locate* things, and new text is spliced in, so every other byte of the
+file (comments, quoting, indentation, other documents) stays as it was.
+
+Example::
+
+    docs = load_documents("kind: Atlas\\n", "atlas.yml")
+    docs[0].data["kind"]      # 'Atlas'
+    docs[0].line              # 1
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from ._errors import ConfigError
+
+__all__ = [
+    "Document",
+    "load_documents",
+    "position",
+    "render_scalar",
+    "write_atomic",
+]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a stream.
+
+    ``index`` is the 1-based position of the document in the file (empty documents
+    count), ``line`` the 1-based line where its content starts (``None`` for a bare
+    scalar or an empty document), ``data`` the round-trip loaded value.
+    """
+
+    index: int
+    data: Any
+    line: int | None
+
+
+def _round_trip_yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.allow_duplicate_keys = False
+    return y
+
+
+def _mark_line(exc: MarkedYAMLError) -> int | None:
+    mark = exc.problem_mark or exc.context_mark
+    return None if mark is None else int(mark.line) + 1
+
+
+def load_documents(text: str, filename: str = "<string>") -> list[Document]:
+    """Load every document of ``text``; YAML errors become :class:`ConfigError`.
+
+    A duplicate key is reported at the line of its *second* occurrence.
+    """
+    try:
+        raw = list(_round_trip_yaml().load_all(text))
+    except DuplicateKeyError as exc:
+        key = _duplicate_key_name(exc)
+        raise ConfigError(
+            f"duplicate key {key} in the same mapping",
+            file=filename,
+            line=_mark_line(exc),
+            hint="keep only one of them; YAML does not merge repeated keys",
+        ) from None
+    except MarkedYAMLError as exc:
+        what = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise ConfigError(
+            f"malformed YAML: {what or 'syntax error'}",
+            file=filename,
+            line=_mark_line(exc),
+            hint="fix the YAML syntax at that line (indentation, quotes, brackets)",
+        ) from None
+    except YAMLError as exc:
+        raise ConfigError(f"malformed YAML: {exc}", file=filename) from None
+    docs: list[Document] = []
+    for i, data in enumerate(raw, start=1):
+        docs.append(Document(index=i, data=data, line=position(data)))
+    return docs
+
+
+def _duplicate_key_name(exc: DuplicateKeyError) -> str:
+    # ruamel's problem text is 'found duplicate key "NAME" with value ...'.
+    problem = exc.problem or ""
+    start = problem.find('"')
+    end = problem.find('"', start + 1)
+    if start >= 0 and end > start:
+        return repr(problem[start + 1 : end])
+    return "(unknown)"
+
+
+def position(container: Any, key: Any = None) -> int | None:
+    """1-based line of ``container`` itself, or of ``container[key]`` when given.
+
+    For a mapping key the line of the key is used (a value may start on a later line);
+    for a sequence index the line of the item. ``None`` when ruamel kept no position.
+    """
+    lc = getattr(container, "lc", None)
+    if lc is None:
+        return None
+    try:
+        if key is None:
+            return int(lc.line) + 1
+        if isinstance(container, list):
+            return int(lc.item(key)[0]) + 1
+        return int(lc.key(key)[0]) + 1
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return None
+
+
+def render_scalar(value: str) -> str:
+    """``value`` as YAML text for ``key: <here>``, quoted only when YAML requires it.
+
+    ruamel decides the style; the result is checked to load back to exactly ``value``.
+
+    Example::
+
+        render_scalar("Token token=${{ PD_TOKEN }}")   # 'Token token=${{ PD_TOKEN }}'
+        render_scalar("yes: no")                        # "'yes: no'"
+    """
+    y = _round_trip_yaml()
+    y.width = 1 << 30  # never fold a long header value over several lines
+    buf = io.StringIO()
+    y.dump({"k": value}, buf)
+    out = buf.getvalue()
+    rendered = out[3:].rstrip("\n") if out.startswith("k: ") else ""
+    if not rendered or "\n" in rendered or _load_scalar(rendered) != value:
+        raise ConfigError(
+            f"cannot write the value {value!r} as a single-line YAML scalar",
+            hint="remove line breaks and control characters from the value",
+        )
+    return rendered
+
+
+def _load_scalar(text: str) -> Any:
+    try:
+        loaded = YAML(typ="safe").load("k: " + text + "\n")
+    except YAMLError:
+        return None
+    return loaded.get("k") if isinstance(loaded, dict) else None
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Replace ``path`` with ``text`` atomically, keeping the file's permission bits.
+
+    The text goes to a temporary file in the same directory, is flushed and fsynced, then
+    renamed over ``path``; a reader sees the old or the new file, never half of one.
+    """
+    target = Path(path)
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        # A new file gets the usual permissions (0666 minus umask), not mkstemp's 0600.
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    data = text.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable; not possible on every platform
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
