@@ -21,7 +21,9 @@ Tree::
     │   ├── NoMatchingInstanceError  404 API_NoMatchingInstanceError (unknown adapter)
     │   ├── UnsupportedAdapterError  501 ATLAS_UnsupportedAdapterKindError
     │   ├── BadPathError             400 ATLAS_BadPathError
-    │   └── RequestTooLargeError     413 ATLAS_RequestTooLargeError
+    │   ├── RequestTooLargeError     413 ATLAS_RequestTooLargeError
+    │   ├── RouteNotFoundError       404 ATLAS_RouteNotFoundError (not an Atlas route)
+    │   └── MethodNotAllowedError    405 ATLAS_MethodNotAllowedError
     └── UpstreamError              the upstream could not be reached or answered badly
         ├── UpstreamTimeoutError     504 API_InstanceRequestTimeoutError
         ├── UpstreamUnreachableError 502 ATLAS_UpstreamUnreachableError
@@ -39,11 +41,13 @@ __all__ = [
     "ConfigError",
     "HTTPStatusError",
     "InvalidAccessTokenError",
+    "MethodNotAllowedError",
     "MissingAccessTokenError",
     "MissingSecretError",
     "NoMatchingInstanceError",
     "ProxyError",
     "RequestTooLargeError",
+    "RouteNotFoundError",
     "UnsupportedAdapterError",
     "UpstreamError",
     "UpstreamTimeoutError",
@@ -195,6 +199,18 @@ class RequestTooLargeError(ProxyError):
     http_status = 413
 
 
+class RouteNotFoundError(ProxyError):
+    """The path is not one of the Atlas server's routes."""
+
+    code = "ATLAS_RouteNotFoundError"
+    http_status = 404
+
+
+class MethodNotAllowedError(ProxyError):
+    code = "ATLAS_MethodNotAllowedError"
+    http_status = 405
+
+
 class UpstreamError(AtlasError):
     """The upstream API could not be reached, timed out, or answered with an error."""
 
@@ -233,6 +249,8 @@ _BY_CODE: dict[str, type[AtlasError]] = {
         UnsupportedAdapterError,
         BadPathError,
         RequestTooLargeError,
+        RouteNotFoundError,
+        MethodNotAllowedError,
         UpstreamTimeoutError,
         UpstreamUnreachableError,
         ProxyError,

@@ -1,0 +1,481 @@
+"""The routing core: from ``/v1/apis/http/<adapter>/<path>`` to an upstream request.
+
+This module is pure logic, free of any web framework, so the three front doors (the
+in-process :mod:`~atlas_canvas._transport`, the standalone :mod:`~atlas_canvas._server` and
+the Jupyter server extension) share it and the server stack can change by measurement.
+
+Example::
+
+    router = Router(load_config("atlas.yml"))
+    route = match_route("/v1/apis/http/pagerduty/incidents")     # Route(kind="proxy", ...)
+    up = router.prepare("GET", "/v1/apis/http/pagerduty/incidents",
+                        "statuses[]=triggered", [("Accept", "application/json")])
+    up.url        # 'https://api.pagerduty.com/incidents?statuses[]=triggered'
+    up.headers    # caller's end-to-end headers + the adapter's (secrets resolved now)
+
+URL safety (the upstream URL never leaves the adapter's scheme, host, port and base path).
+The path after the adapter name is checked **raw, still percent-encoded**, and refused with
+:class:`BadPathError` (400) when it holds:
+
+* a dot segment (``.``/``..``) in any encoding: ``%2e``, ``%2E``, double-encoded ``%252e``
+  (each segment is decoded up to three times and every level is checked, because some
+  upstreams and intermediaries decode twice); also ``..;x`` (Tomcat-style path parameters)
+  and segments made only of dots and spaces (``...``, ``.. ``);
+* an empty segment (``//``) anywhere but a final trailing slash;
+* an encoded slash or backslash at any decoding level (``%2f``, ``%5c``, ``%252f``): an
+  encoded slash is decoded into a separator by many servers, so its meaning is ambiguous;
+* a control character (``%00``-``%1f``, ``%7f``, raw CR/LF/TAB) at any decoding level;
+* a raw character outside RFC 3986 ``pchar`` (space, ``\\``, ``"``, ``<``, ``>``, ``{``,
+  ``|``, ``#``, non-ASCII, ...), a raw ``@``, or a malformed ``%`` escape;
+* a first segment that looks like a URL scheme (``http:``, ``javascript:``), i.e. an
+  absolute URL smuggled into the path.
+
+Legitimate escapes (``%20``, ``%2B``, ``%C3%A9``, ``%40``) and ``:`` inside segments
+(``users/:id``) pass through unchanged. The query string is passed byte-for-byte (repeated
+keys such as ``statuses[]=a&statuses[]=b`` intact); only control characters, spaces and
+``#`` are refused there. As a last line of defence the joined URL is parsed again and
+compared with the base URL (scheme, host, port, path prefix).
+
+Header policy (:func:`upstream_headers`): the caller's end-to-end headers are forwarded
+(``Accept``, ``Content-Type``, ``From``, ``User-Agent``, ``Authorization`` ...) except
+``Atlas-Accesstoken``, ``Cookie``, ``Host``, ``Content-Length`` (the sender recomputes it),
+``Expect`` and hop-by-hop headers (``Connection``, ``Keep-Alive``, ``Proxy-*``, ``TE``,
+``Trailer(s)``, ``Transfer-Encoding``, ``Upgrade`` and any header named in ``Connection``).
+The adapter's headers are then added and **win** (case-insensitive) over the caller's.
+Secrets (``${{ VAR }}``) are resolved at that moment from the process environment.
+Responses lose their hop-by-hop headers (:func:`downstream_headers`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from ._config import Adapter, AtlasConfig, load_config
+from ._errors import (
+    BadPathError,
+    ConfigError,
+    MethodNotAllowedError,
+    RouteNotFoundError,
+    UnsupportedAdapterError,
+)
+
+__all__ = [
+    "HEALTH_PATH",
+    "HOP_BY_HOP",
+    "PROXY_PREFIX",
+    "Route",
+    "Router",
+    "UpstreamRequest",
+    "build_upstream_url",
+    "downstream_headers",
+    "match_route",
+    "upstream_headers",
+    "validate_proxy_path",
+    "validate_query",
+]
+
+PROXY_PREFIX = "/v1/apis/http"
+HEALTH_PATH = "/healthcheck"
+
+#: Hop-by-hop headers (RFC 9110 §7.6.1 plus the usual legacy ones): never forwarded.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+# Request headers that never go upstream besides the hop-by-hop ones. Content-Length is
+# recomputed by the sender from the body it actually sends; Expect is answered by us.
+_NEVER_UPSTREAM = HOP_BY_HOP | {"host", "cookie", "atlas-accesstoken", "content-length", "expect"}
+
+# RFC 3986 pchar without "%" (checked separately) and without "@" (refused on purpose).
+_PCHAR_RAW = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:"
+)
+_HEX = frozenset("0123456789abcdefABCDEF")
+_SCHEME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_ADAPTER_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_CONTROL_BYTES = frozenset(range(0x20)) | {0x7F}
+_MAX_DECODE_LEVELS = 3
+
+Method = str
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a request path asks for: ``health``, ``list`` (the adapters) or ``proxy``."""
+
+    kind: Literal["health", "list", "proxy"]
+    adapter: str = ""
+    rest: str = ""  # raw (still encoded) path after the adapter name: "", "/", "/a/b"
+
+
+def match_route(raw_path: str) -> Route:
+    """Classify a raw request path (no query string).
+
+    Raises :class:`RouteNotFoundError` for paths outside the interface and
+    :class:`BadPathError` for a malformed adapter segment.
+
+    Example::
+
+        match_route("/v1/apis/http/pagerduty/incidents")
+        # Route(kind='proxy', adapter='pagerduty', rest='/incidents')
+    """
+    if raw_path == HEALTH_PATH:
+        return Route("health")
+    if raw_path in (PROXY_PREFIX, PROXY_PREFIX + "/"):
+        return Route("list")
+    prefix = PROXY_PREFIX + "/"
+    if not raw_path.startswith(prefix):
+        raise RouteNotFoundError(
+            "no such route",
+            hint=f"proxy paths look like {PROXY_PREFIX}/<adapter>/<path>; "
+            f"GET {PROXY_PREFIX} lists the adapters, GET {HEALTH_PATH} checks health",
+        )
+    after = raw_path[len(prefix) :]
+    adapter, slash, rest = after.partition("/")
+    if not _ADAPTER_SEGMENT.match(adapter) or adapter in (".", ".."):
+        raise BadPathError(
+            "the adapter name in the path is not valid",
+            hint="use the adapter's name as written in the config, "
+            "e.g. /v1/apis/http/pagerduty/incidents",
+        )
+    return Route("proxy", adapter=adapter, rest=slash + rest)
+
+
+def _bad(reason: str) -> BadPathError:
+    return BadPathError(
+        f"refused path: {reason}",
+        hint="the path after the adapter name must be a plain relative API path such as "
+        "/incidents or /users/P123; it can never leave the adapter's base URL",
+    )
+
+
+def _check_decoded(segment: str, index: int) -> None:
+    """Check one raw segment and each of its percent-decoded levels."""
+    level: bytes = segment.encode("ascii")
+    for depth in range(_MAX_DECODE_LEVELS + 1):
+        if depth:
+            if b"/" in level:
+                raise _bad(f"segment {index} holds an encoded slash (%2F)")
+            if b"\\" in level:
+                raise _bad(f"segment {index} holds an encoded backslash (%5C)")
+            if not _CONTROL_BYTES.isdisjoint(level):
+                raise _bad(f"segment {index} holds an encoded control character")
+        bare = level.split(b";", 1)[0]
+        if level and not level.strip(b". "):
+            raise _bad(f"segment {index} is made only of dots or spaces (a dot segment)")
+        if bare in (b".", b".."):
+            raise _bad(f"segment {index} is a dot segment ('.' or '..' in some encoding)")
+        if b"%" not in level:
+            return
+        decoded = unquote_to_bytes(level)
+        if decoded == level:
+            return
+        level = decoded
+
+
+def validate_proxy_path(rest: str) -> None:
+    """Refuse (``BadPathError``) a raw path that could leave the adapter's base URL.
+
+    ``rest`` is what follows the adapter name: ``""``, ``"/"`` or ``"/a/b"``, still
+    percent-encoded exactly as received. See the module docstring for the rules.
+    """
+    if not rest:
+        return
+    if rest[0] != "/":
+        raise _bad("the path must start with '/'")
+    segments = rest[1:].split("/")
+    last = len(segments) - 1
+    for i, seg in enumerate(segments):
+        if not seg:
+            if i == last:
+                continue  # a trailing slash is legitimate: /v1/apis/http/linear/
+            raise _bad("empty path segment ('//')")
+        for j, ch in enumerate(seg):
+            if ch in _PCHAR_RAW:
+                continue
+            if ch == "%":
+                if seg[j + 1 : j + 2] in _HEX and seg[j + 2 : j + 3] in _HEX:
+                    continue
+                raise _bad("malformed percent-encoding (expected %XX with two hex digits)")
+            if ch == "@":
+                raise _bad("'@' is not allowed raw in the path (percent-encode it as %40)")
+            if ch == "\\":
+                raise _bad("backslash in the path")
+            if ch in "\r\n" or ord(ch) < 0x20 or ord(ch) == 0x7F:
+                raise _bad("control character in the path")
+            raise _bad(f"character {ch!a} is not allowed raw in a path (percent-encode it)")
+        if i == 0 and _SCHEME_LIKE.match(seg):
+            raise _bad("the path looks like an absolute URL (scheme:...)")
+        _check_decoded(seg, i + 1)
+
+
+def validate_query(query: str) -> None:
+    """Refuse a query string holding control characters, spaces or ``#``."""
+    for ch in query:
+        o = ord(ch)
+        if o <= 0x20 or o == 0x7F or ch == "#" or o > 0x7E:
+            raise BadPathError(
+                "refused query string: control character, space, '#' or non-ASCII",
+                hint="percent-encode the query values",
+            )
+
+
+@dataclass(frozen=True)
+class _Base:
+    scheme: str
+    netloc: str
+    hostname: str
+    port: int | None
+    path: str  # without trailing slash
+
+
+_BASE_CACHE: dict[str, _Base] = {}
+
+
+def _parse_base(base_url: str) -> _Base:
+    base = _BASE_CACHE.get(base_url)
+    if base is None:
+        parts = urlsplit(base_url)
+        base = _Base(
+            scheme=parts.scheme.lower(),
+            netloc=parts.netloc,
+            hostname=(parts.hostname or "").lower(),
+            port=parts.port,
+            path=parts.path.rstrip("/"),
+        )
+        if len(_BASE_CACHE) < 1024:
+            _BASE_CACHE[base_url] = base
+    return base
+
+
+def build_upstream_url(base_url: str, rest: str, query: str = "") -> str:
+    """Join ``base_url`` and the validated raw ``rest``; append ``?query`` unchanged.
+
+    Raises :class:`BadPathError` if ``rest`` is unsafe or the joined URL would not stay
+    under the base URL.
+
+    Example::
+
+        build_upstream_url("https://gitlab.com/api/v4", "/users/:id/projects", "a=1&a=2")
+        # 'https://gitlab.com/api/v4/users/:id/projects?a=1&a=2'
+    """
+    validate_proxy_path(rest)
+    if query:
+        validate_query(query)
+    base = _parse_base(base_url)
+    url = f"{base.scheme}://{base.netloc}{base.path}{rest}"
+    if query:
+        url = f"{url}?{query}"
+    # Defence in depth: the joined URL must parse back to the same origin and stay under
+    # the base path, whatever the checks above might have missed.
+    joined = urlsplit(url)
+    try:
+        port = joined.port
+    except ValueError:
+        raise _bad("the joined URL has an invalid port") from None
+    if (
+        joined.scheme.lower() != base.scheme
+        or joined.netloc != base.netloc
+        or (joined.hostname or "").lower() != base.hostname
+        or port != base.port
+        or joined.fragment
+        or not (joined.path == base.path or joined.path.startswith(base.path + "/"))
+    ):
+        raise _bad("the joined URL would leave the adapter's base URL")
+    return url
+
+
+def upstream_headers(
+    caller: Iterable[tuple[str, str]], adapter_headers: Iterable[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The headers sent upstream: the caller's end-to-end ones, then the adapter's (which win).
+
+    Example::
+
+        upstream_headers([("Accept", "application/json"), ("Cookie", "x"),
+                          ("authorization", "mine")], [("Authorization", "Token token=s")])
+        # [('Accept', 'application/json'), ('Authorization', 'Token token=s')]
+    """
+    caller = list(caller)
+    adapter = list(adapter_headers)
+    dropped = set(_NEVER_UPSTREAM)
+    for name, value in caller:
+        if name.lower() == "connection":
+            dropped.update(t.strip().lower() for t in value.split(",") if t.strip())
+    dropped.update(name.lower() for name, _ in adapter)
+    out = [(n, v) for n, v in caller if n.lower() not in dropped]
+    out.extend(adapter)
+    return out
+
+
+def downstream_headers(upstream: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The upstream response headers without hop-by-hop ones (and those named in Connection)."""
+    headers = list(upstream)
+    dropped = set(HOP_BY_HOP)
+    for name, value in headers:
+        if name.lower() == "connection":
+            dropped.update(t.strip().lower() for t in value.split(",") if t.strip())
+    return [(n, v) for n, v in headers if n.lower() not in dropped]
+
+
+@dataclass(frozen=True, repr=False)
+class UpstreamRequest:
+    """A request ready to send upstream. Its ``repr`` shows header *names* only."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    adapter: str
+    path: str  # the raw path after the adapter name (for logs; no query)
+
+    def __repr__(self) -> str:
+        names = ", ".join(n for n, _ in self.headers)
+        return f"UpstreamRequest({self.method} {self.url} headers=[{names}])"
+
+
+_TOKEN_METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class Router:
+    """Routes proxy requests with one config, shared by every front door.
+
+    ``config`` is a loaded :class:`AtlasConfig`; or give ``config_path`` and the file is
+    loaded on first use (and again by :meth:`reload`, or automatically when its mtime
+    changes if ``auto_reload`` is true). ``environ`` (default ``os.environ``, read at each
+    request) is where ``${{ VAR }}`` secrets come from.
+
+    Example::
+
+        router = Router(config_path="atlas.yml")
+        up = router.prepare("GET", "/v1/apis/http/pagerduty/incidents", "", [])
+    """
+
+    def __init__(
+        self,
+        config: AtlasConfig | None = None,
+        *,
+        config_path: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        auto_reload: bool = False,
+        loader: Callable[[str | os.PathLike[str] | None], AtlasConfig] = load_config,
+    ) -> None:
+        if config is None and config_path is None:
+            raise ValueError("Router needs a config or a config_path")
+        self._config = config
+        self._path = Path(config_path) if config_path is not None else None
+        self._environ = environ
+        self._auto_reload = auto_reload
+        self._loader = loader
+        self._mtime: float | None = None
+
+    @property
+    def config_path(self) -> Path | None:
+        return self._path if self._path is not None else getattr(self._config, "path", None)
+
+    @property
+    def config(self) -> AtlasConfig:
+        """The current config (loaded on first use from ``config_path``)."""
+        cfg = self._config
+        if cfg is None:
+            return self.reload()
+        if self._auto_reload and self._path is not None:
+            try:
+                mtime = self._path.stat().st_mtime
+            except OSError:
+                mtime = None
+            if mtime != self._mtime:
+                return self.reload()
+        return cfg
+
+    def reload(self) -> AtlasConfig:
+        """Load the config file again; on error raise and keep the previous config."""
+        if self._path is None:
+            if self._config is None:  # pragma: no cover - guarded in __init__
+                raise ConfigError("no config to reload")
+            return self._config
+        try:
+            mtime: float | None = self._path.stat().st_mtime
+        except OSError:
+            mtime = None
+        cfg = self._loader(self._path)
+        self._config = cfg
+        self._mtime = mtime
+        return cfg
+
+    def set_config(self, config: AtlasConfig) -> None:
+        """Swap in an already loaded config (e.g. after a reload done elsewhere)."""
+        self._config = config
+
+    def http_apis(self) -> list[dict[str, str]]:
+        """``[{"kind", "name", "baseUrl"}]`` of the active HTTP adapters (no header values)."""
+        return [
+            {"kind": a.kind, "name": a.name, "baseUrl": a.base_url or ""}
+            for a in self.config.http_adapters
+        ]
+
+    def adapter(self, name: str) -> Adapter:
+        """The active HTTP adapter ``name`` (404 if unknown, 501 if of another kind)."""
+        adapter = self.config.get(name)
+        if adapter.kind != "HTTP" or not adapter.base_url:
+            raise UnsupportedAdapterError(
+                f"adapter '{name}' is of kind {adapter.kind}, which this Atlas does not proxy",
+                hint="only HTTP adapters are served under /v1/apis/http/",
+            )
+        return adapter
+
+    def prepare(
+        self,
+        method: str,
+        raw_path: str,
+        query: str,
+        headers: Iterable[tuple[str, str]],
+        *,
+        route: Route | None = None,
+    ) -> UpstreamRequest:
+        """Build the upstream request for a proxy path (raw, still percent-encoded).
+
+        Raises :class:`BadPathError`, :class:`NoMatchingInstanceError`,
+        :class:`UnsupportedAdapterError` or :class:`MissingSecretError`.
+        """
+        if route is None:
+            route = match_route(raw_path)
+        if route.kind != "proxy":
+            raise RouteNotFoundError(f"{raw_path} is not a proxy path")
+        if not _TOKEN_METHOD.match(method):
+            raise MethodNotAllowedError("invalid HTTP method")
+        adapter = self.adapter(route.adapter)
+        assert adapter.base_url is not None  # checked by self.adapter()
+        url = build_upstream_url(adapter.base_url, route.rest, query)
+        resolved = adapter.resolved_headers(self._environ)
+        for name, value in resolved:
+            if "\r" in value or "\n" in value or "\x00" in value:
+                raise ConfigError(
+                    f"header {name} of adapter '{adapter.name}' resolves to a value with a "
+                    "line break or NUL",
+                    hint="check the environment variables it uses "
+                    f"({', '.join(adapter.secret_variables) or 'none'}) for a trailing newline",
+                )
+        return UpstreamRequest(
+            method=method,
+            url=url,
+            headers=upstream_headers(headers, resolved),
+            adapter=adapter.name,
+            path=route.rest,
+        )
