@@ -173,16 +173,10 @@ def parse_config(
 
 def load_config(path: str | os.PathLike[str] | None = None) -> AtlasConfig:
     """Load and validate the Atlas config at ``path`` (see :func:`resolve_config_path`)."""
+    from ._yaml import read_config_text
+
     p = resolve_config_path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            "config file not found",
-            file=str(p),
-            hint="create one with `mom atlas config generate --name NAME -o atlas.yml` "
-            "or point ATLAS_CONFIG at it",
-        ) from None
+    text = read_config_text(p)
     cfg = parse_config(text, filename=str(p))
     return AtlasConfig(
         name=cfg.name,

@@ -36,6 +36,7 @@ __all__ = [
     "Document",
     "load_documents",
     "position",
+    "read_config_text",
     "render_scalar",
     "write_atomic",
 ]
@@ -53,6 +54,32 @@ class Document:
     index: int
     data: Any
     line: int | None
+
+
+def read_config_text(path: Path) -> str:
+    """The exact text of ``path`` (line endings untouched), or a :class:`ConfigError`."""
+    hint = (
+        "create one with `mom atlas config generate --name NAME -o atlas.yml`, pass -f FILE, "
+        "or set ATLAS_CONFIG"
+    )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("config file not found", file=str(path), hint=hint) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a config file", file=str(path)) from None
+    except PermissionError:
+        raise ConfigError("permission denied reading the config file", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", file=str(path)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text (byte {exc.start})",
+            file=str(path),
+            hint="save the file as UTF-8",
+        ) from None
 
 
 def _round_trip_yaml() -> YAML:
