@@ -1,0 +1,709 @@
+"""``mom demo``: the PagerDuty simulator, a demo Atlas config and JupyterLab, in one command.
+
+What it does, in order:
+
+1. takes a lock in the demo directory (default ``$XDG_STATE_HOME/atlas-canvas/demo``, i.e.
+   ``~/.local/state/atlas-canvas/demo``); if another ``mom demo`` holds it, says where that
+   one runs and stops there (no second set of servers, no "port busy" crash);
+2. starts ``python -m atlas_canvas pagerduty-sim`` on a free loopback port with a random token;
+3. writes ``atlas.yml`` in the demo directory with the ``mom atlas config generate`` and
+   ``add-http-adapter`` code: the ``pagerduty`` adapter points at the simulator and its header
+   is ``Authorization: Token token=${{ PAGERDUTY_ACCOUNT_TOKEN }}``. The token itself is put
+   only in JupyterLab's environment, never in a file;
+4. copies the shipped notebooks into ``<demo dir>/notebooks`` (a copy the user edits is kept)
+   and starts ``python -m jupyterlab`` there with ``ATLAS_CONFIG`` set;
+5. prints what runs where, opens the browser on ``pagerduty_incidents.ipynb``, and waits.
+
+Ctrl-C (SIGINT), SIGTERM or SIGHUP stops everything it started: each child runs in its own
+process group, gets SIGTERM, then SIGKILL after a grace period, and any process it left
+behind (Jupyter kernels run in their own sessions) is found with psutil and stopped too.
+On Linux the children also get SIGTERM if ``mom demo`` itself is killed outright.
+
+Example::
+
+    from atlas_canvas._demo import DemoOptions, run_demo
+    raise SystemExit(run_demo(DemoOptions(open_browser=False)))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from ._errors import AtlasError, UsageError
+
+__all__ = [
+    "DEMO_NOTEBOOK",
+    "DemoOptions",
+    "default_demo_dir",
+    "find_notebooks",
+    "run_demo",
+    "sync_notebooks",
+]
+
+#: The notebook the demo opens.
+DEMO_NOTEBOOK = "pagerduty_incidents.ipynb"
+#: Name of the adapter the demo config defines (the public guide's name).
+ADAPTER = "pagerduty"
+#: The environment variable holding the simulator's token (the public guide's name).
+TOKEN_VARIABLE = "PAGERDUTY_ACCOUNT_TOKEN"
+#: JupyterLab's usual port; the demo falls back to a free one when it is taken.
+DEFAULT_LAB_PORT = 8888
+LOOPBACK = "127.0.0.1"
+_MANIFEST = ".atlas-demo-manifest.json"
+_INFO = "demo.json"
+_LOCK = "demo.lock"
+
+Echo = Callable[[str], None]
+
+
+class DemoError(AtlasError):
+    """A part of the demo failed to start or stopped unexpectedly (exit 1)."""
+
+    code = "ATLAS_DemoError"
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoOptions:
+    """How ``mom demo`` runs. Every field has the default ``mom demo`` uses.
+
+    Example::
+
+        DemoOptions(port=8899, seed=7, incidents=2000, open_browser=False)
+    """
+
+    port: int | None = None  # JupyterLab; None: 8888 if free, else any free port
+    sim_port: int | None = None  # simulator; None: any free port
+    seed: int = 7
+    incidents: int = 3000
+    open_browser: bool = True
+    demo_dir: Path | None = None  # None: default_demo_dir()
+    start_timeout: float = 120.0  # seconds each server gets to answer (2-core CI is slow)
+    stop_timeout: float = 15.0  # seconds between SIGTERM and SIGKILL
+
+    def __post_init__(self) -> None:
+        for name in ("port", "sim_port"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= 65535:
+                raise UsageError(f"--{name.replace('_', '-')} must be 1..65535, got {value}")
+        if self.incidents < 0:
+            raise UsageError(f"--incidents must be >= 0, got {self.incidents}")
+        if self.port is not None and self.port == self.sim_port:
+            raise UsageError("--port and --sim-port must differ")
+
+
+def default_demo_dir() -> Path:
+    """``$ATLAS_CANVAS_DEMO_DIR``, else ``$XDG_STATE_HOME/atlas-canvas/demo``."""
+    explicit = os.environ.get("ATLAS_CANVAS_DEMO_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state).expanduser() / "atlas-canvas" / "demo"
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+def find_notebooks() -> Path:
+    """Where the shipped notebooks are: inside the installed package (wheel) or the checkout.
+
+    The wheel carries them as ``atlas_canvas/notebooks/``; an editable install or a
+    source checkout has them in the top-level ``notebooks/`` folder.
+    """
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "notebooks", package.parent / "notebooks"):
+        if (candidate / DEMO_NOTEBOOK).is_file():
+            return candidate
+    raise DemoError(
+        f"the demo notebook {DEMO_NOTEBOOK} is not installed",
+        hint="reinstall atlas-canvas from a wheel or run from a source checkout",
+    )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sync_notebooks(source: Path, workspace: Path) -> list[str]:
+    """Copy ``source/*.ipynb`` into ``workspace``, keeping the user's own edits.
+
+    A notebook is copied when the workspace lacks it, or refreshed when the shipped one
+    changed and the workspace copy is still exactly what was copied last time. A copy the
+    user changed is left alone. Returns one line per notebook kept back, for the user.
+
+    Example::
+
+        sync_notebooks(find_notebooks(), Path("/tmp/demo/notebooks"))
+    """
+    workspace.mkdir(parents=True, exist_ok=True)
+    manifest_path = workspace / _MANIFEST
+    try:
+        manifest: dict[str, str] = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            manifest = {}
+    except (OSError, ValueError):
+        manifest = {}
+    notes: list[str] = []
+    for src in sorted(source.glob("*.ipynb")):
+        dest = workspace / src.name
+        shipped = _sha256(src)
+        if dest.exists():
+            current = _sha256(dest)
+            if current == shipped:
+                manifest[src.name] = shipped
+                continue
+            if manifest.get(src.name) != current:
+                notes.append(
+                    f"kept your edited {dest} (the shipped version is in {src}; "
+                    "delete your copy to get it)"
+                )
+                continue
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+        manifest[src.name] = shipped
+    tmp_manifest = manifest_path.with_name(f".{_MANIFEST}.tmp")
+    tmp_manifest.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp_manifest, manifest_path)
+    return notes
+
+
+# --------------------------------------------------------------------------- config
+
+
+def write_demo_config(path: Path, simulator_url: str) -> None:
+    """Write the demo Atlas config with the code behind ``mom atlas config generate`` and
+    ``mom atlas config add-http-adapter``, so the demo file is exactly what a user would get.
+
+    Example::
+
+        write_demo_config(Path("/tmp/demo/atlas.yml"), "http://127.0.0.1:8765")
+    """
+    from ._config import parse_config
+    from ._yaml import add_http_adapter_text, render_new_config, write_atomic
+
+    text = render_new_config("atlas-canvas-demo")
+    text = add_http_adapter_text(
+        text,
+        name=ADAPTER,
+        base_url=simulator_url,
+        headers=[("Authorization", f"Token token=${{{{ {TOKEN_VARIABLE} }}}}")],
+        filename=str(path),
+    )
+    cfg = parse_config(text, str(path), environ={TOKEN_VARIABLE: "x"})
+    if cfg.get(ADAPTER).base_url != simulator_url:  # pragma: no cover - a config-layer bug
+        raise DemoError(f"the demo config does not point at {simulator_url}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text)
+
+
+# --------------------------------------------------------------------------- lock
+
+
+class DemoLock:
+    """One running demo per demo directory: an ``flock`` on ``demo.lock`` for the life of
+    the process (released by the kernel even if the process is killed) plus ``demo.json``
+    saying where the running demo is. Without ``fcntl`` (Windows) a pid check stands in."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.info_path = directory / _INFO
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            info = self.read_info()
+            if info and _pid_alive(int(info.get("pid", 0))):
+                os.close(fd)
+                return False
+            self._fd = fd
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        self.info_path.unlink(missing_ok=True)  # a stale one from a killed demo
+        return True
+
+    def write_info(self, info: Mapping[str, Any]) -> None:
+        # The file holds JupyterLab's URL with its token: only the user may read it.
+        tmp = self.info_path.with_name(f".{_INFO}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(dict(info), fh, indent=1)
+        os.replace(tmp, self.info_path)
+
+    def read_info(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.info_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.info_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        self._fd = None
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _port_free(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port(avoid: Sequence[int] = ()) -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((LOOPBACK, 0))
+            port = int(s.getsockname()[1])
+        if port not in avoid:
+            return port
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    # Linux: deliver SIGTERM to the child when `mom demo` dies, even by SIGKILL.
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+class Child:
+    """A server the demo started: its own process group, its output in a log file."""
+
+    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log_fh: IO[bytes] = open(log, "wb")  # closed in stop()
+        kwargs: dict[str, Any] = {}
+        if os.name == "posix":
+            kwargs["start_new_session"] = True  # Ctrl-C in the terminal reaches only us
+            if sys.platform.startswith("linux"):
+                kwargs["preexec_fn"] = _die_with_parent
+        else:  # pragma: no cover - Windows
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+        self.proc = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_fh,
+            stderr=subprocess.STDOUT,
+            **kwargs,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float) -> None:
+        """SIGTERM to the group, SIGKILL after ``timeout``, then every leftover descendant."""
+        leftovers = _descendants(self.proc.pid)
+        if self.running():
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL if os.name == "posix" else signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(5)
+        else:
+            self.proc.poll()
+        # Jupyter kernels live in sessions of their own: the group signal missed them if
+        # the server could not shut them down itself.
+        _reap(leftovers, timeout=5.0)
+        with contextlib.suppress(OSError):
+            self._log_fh.close()
+
+    def _signal(self, sig: int) -> None:
+        try:
+            if os.name == "posix":
+                os.killpg(self.proc.pid, sig)
+            else:  # pragma: no cover - Windows
+                self.proc.terminate() if sig == signal.SIGTERM else self.proc.kill()
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _descendants(pid: int) -> list[Any]:
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil comes with ipykernel
+        return []
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+def _reap(processes: list[Any], timeout: float) -> None:
+    if not processes:
+        return
+    import psutil
+
+    alive = []
+    for p in processes:
+        with contextlib.suppress(psutil.Error):
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                p.terminate()
+                alive.append(p)
+    _, still = psutil.wait_procs(alive, timeout=timeout)
+    for p in still:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(still, timeout=2)
+
+
+# --------------------------------------------------------------------------- waiting
+
+
+def _wait_http(
+    child: Child,
+    url: str,
+    headers: Mapping[str, str],
+    timeout: float,
+    stop: threading.Event,
+) -> Any:
+    """Poll ``url`` until it answers 200; fail early when ``child`` exits or on Ctrl-C."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    with httpx.Client(timeout=5.0, trust_env=False) as client:
+        while True:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            if not child.running():
+                raise DemoError(
+                    f"{child.name} exited with code {child.proc.returncode} while starting; "
+                    f"last lines of {child.log}:\n{child.log_tail()}"
+                )
+            try:
+                r = client.get(url, headers=dict(headers))
+                if r.status_code == 200:
+                    return r
+                last = f"HTTP {r.status_code}"
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            if time.monotonic() > deadline:
+                raise DemoError(
+                    f"{child.name} did not answer within {timeout:.0f}s ({last}); "
+                    f"last lines of {child.log}:\n{child.log_tail()}"
+                )
+            stop.wait(0.25)
+
+
+@contextlib.contextmanager
+def _stop_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP ask the demo to stop (handled in the main loop)."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    sigs = [getattr(signal, n) for n in names if hasattr(signal, n)]
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+# --------------------------------------------------------------------------- the demo
+
+
+def _check_notebook_stack() -> None:
+    import importlib.util
+
+    missing = [m for m in ("jupyterlab", "ipykernel") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(
+            f"mom demo needs {' and '.join(missing)}, which is not installed",
+            hint="pip install 'atlas-canvas[notebook]'",
+        )
+
+
+def _lab_port(requested: int | None, avoid: Sequence[int]) -> int:
+    if requested is not None:
+        if not _port_free(requested):
+            raise UsageError(
+                f"port {requested} on {LOOPBACK} is in use by another program",
+                hint="choose another with --port, or leave --port out to get a free one",
+            )
+        return requested
+    if DEFAULT_LAB_PORT not in avoid and _port_free(DEFAULT_LAB_PORT):
+        return DEFAULT_LAB_PORT
+    return _free_port(avoid)
+
+
+def _first_user_email(sim_url: str, token: str) -> str | None:
+    import httpx
+
+    try:
+        r = httpx.get(
+            f"{sim_url}/users",
+            params={"limit": 1},
+            headers={"Authorization": f"Token token={token}"},
+            timeout=5.0,
+            trust_env=False,
+        )
+        users = r.json().get("users") or []
+        email = users[0].get("email") if users else None
+        return email if isinstance(email, str) else None
+    except Exception:
+        return None
+
+
+def _extension_check(lab_url: str, token: str) -> str:
+    """One line on whether JupyterLab's Atlas routes see the simulator through the proxy."""
+    import httpx
+
+    auth = {"Authorization": f"token {token}"}
+    try:
+        with httpx.Client(timeout=10.0, trust_env=False) as client:
+            r = client.get(f"{lab_url}/atlas-canvas/adapters", headers=auth)
+            if r.status_code == 404:
+                return "not loaded (notebooks still work in-process)"
+            if r.status_code != 200:
+                return f"answered HTTP {r.status_code} on /atlas-canvas/adapters"
+            r = client.get(
+                f"{lab_url}/atlas-canvas/v1/apis/http/{ADAPTER}/incidents",
+                params={"limit": 1, "total": "true"},
+                headers=auth,
+            )
+            if r.status_code != 200:
+                return f"active, but the proxied simulator answered HTTP {r.status_code}"
+            total = r.json().get("total")
+            return f"active; {ADAPTER} answers through the proxy ({total} incidents this month)"
+    except (httpx.HTTPError, ValueError) as exc:
+        return f"could not be checked ({type(exc).__name__})"
+
+
+def run_demo(options: DemoOptions, echo: Echo | None = None) -> int:
+    """Run the demo until a stop signal; return the exit code (0 on a requested stop)."""
+    say: Echo = echo or (lambda line: print(line, flush=True))
+    _check_notebook_stack()
+    demo_dir = (options.demo_dir or default_demo_dir()).expanduser().resolve()
+    lock = DemoLock(demo_dir)
+    if not lock.acquire():
+        info = lock.read_info() or {}
+        url = info.get("notebook_url")
+        if url:
+            say(f"mom demo is already running (pid {info.get('pid')}): {url}")
+            say(f"stop it with Ctrl-C in its terminal or `kill {info.get('pid')}`.")
+            if options.open_browser:
+                _open_browser(str(url), say)
+        else:
+            say(f"mom demo is already running (starting up) in {demo_dir}; try again shortly.")
+        return 0
+
+    stop = threading.Event()
+    children: list[Child] = []
+    try:
+        with _stop_signals(stop):
+            return _run(options, demo_dir, lock, children, stop, say)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if children:
+            say("stopping: " + ", ".join(c.name for c in reversed(children)) + " ...")
+        for child in reversed(children):  # JupyterLab first: it shuts its kernels down
+            child.stop(options.stop_timeout)
+        lock.release()
+        if children:
+            say("stopped; nothing left running.")
+
+
+def _run(
+    options: DemoOptions,
+    demo_dir: Path,
+    lock: DemoLock,
+    children: list[Child],
+    stop: threading.Event,
+    say: Echo,
+) -> int:
+    notebooks_src = find_notebooks()
+    sim_token = "demo-" + secrets.token_urlsafe(24)
+    lab_token = secrets.token_hex(24)
+    sim_port = options.sim_port if options.sim_port is not None else _free_port()
+    if options.sim_port is not None and not _port_free(sim_port):
+        raise UsageError(f"port {sim_port} on {LOOPBACK} is in use", hint="choose another")
+    lab_port = _lab_port(options.port, avoid=[sim_port])
+    sim_url = f"http://{LOOPBACK}:{sim_port}"
+    lab_url = f"http://{LOOPBACK}:{lab_port}"
+    logs = demo_dir / "logs"
+
+    base_env = {k: v for k, v in os.environ.items() if k not in ("ATLAS_URL", "ATLAS_ACCESS_TOKEN")}
+    # The children run the same interpreter; its bin dir first finds the right `python`
+    # for kernels started by name.
+    base_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base_env.get("PATH", "")])
+    base_env.pop(TOKEN_VARIABLE, None)
+
+    sim_env = dict(base_env)
+    children.append(
+        Child(
+            "PagerDuty simulator",
+            [
+                sys.executable, "-m", "atlas_canvas", "pagerduty-sim",
+                "--host", LOOPBACK, "--port", str(sim_port),
+                "--seed", str(options.seed), "--incidents", str(options.incidents),
+                "--token", sim_token,
+            ],
+            sim_env,
+            logs / "simulator.log",
+        )
+    )  # fmt: skip
+    sim_headers = {
+        "Authorization": f"Token token={sim_token}",
+        "Accept": "application/vnd.pagerduty+json;version=2",
+    }
+    _wait_http(
+        children[0], f"{sim_url}/incidents?limit=1", sim_headers, options.start_timeout, stop
+    )
+
+    config_path = demo_dir / "atlas.yml"
+    write_demo_config(config_path, sim_url)
+    workspace = demo_dir / "notebooks"
+    notes = sync_notebooks(notebooks_src, workspace)
+
+    lab_env = dict(base_env)
+    lab_env[TOKEN_VARIABLE] = sim_token
+    lab_env["ATLAS_CONFIG"] = str(config_path)
+    lab_env["JUPYTER_TOKEN"] = lab_token  # in the environment, not on the command line
+    if not lab_env.get("PAGERDUTY_FROM"):
+        email = _first_user_email(sim_url, sim_token)
+        if email:
+            lab_env["PAGERDUTY_FROM"] = email
+    children.append(
+        Child(
+            "JupyterLab",
+            [
+                sys.executable, "-m", "jupyterlab", "--no-browser",
+                f"--ServerApp.ip={LOOPBACK}", f"--ServerApp.port={lab_port}",
+                "--ServerApp.port_retries=0",
+                f"--ServerApp.root_dir={workspace}",
+                # The demo makes no calls home: no update check, no news feed.
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                "--LabApp.news_url=None",
+            ],
+            lab_env,
+            logs / "jupyterlab.log",
+        )
+    )  # fmt: skip
+    _wait_http(
+        children[1],
+        f"{lab_url}/api/status",
+        {"Authorization": f"token {lab_token}"},
+        options.start_timeout,
+        stop,
+    )
+    notebook_url = f"{lab_url}/lab/tree/{DEMO_NOTEBOOK}?token={lab_token}"
+    extension = _extension_check(lab_url, lab_token)
+    lock.write_info(
+        {
+            "pid": os.getpid(),
+            "notebook_url": notebook_url,
+            "lab_url": lab_url,
+            "simulator_url": sim_url,
+            "config": str(config_path),
+            "workspace": str(workspace),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
+
+    say("atlas-canvas demo is running:")
+    say(
+        f"  PagerDuty simulator  {sim_url}  (seed {options.seed}, {options.incidents} incidents;"
+        f" pid {children[0].pid})"
+    )
+    say(
+        f"  Atlas config         {config_path}  (adapter '{ADAPTER}' -> the simulator; "
+        f"token only in JupyterLab's ${TOKEN_VARIABLE})"
+    )
+    say(f"  Notebooks            {workspace}")
+    say(f"  JupyterLab           {notebook_url}  (pid {children[1].pid})")
+    say(f"  Atlas extension      {extension}")
+    say(f"  Logs                 {logs}")
+    for note in notes:
+        say(f"  note: {note}")
+    if options.open_browser:
+        _open_browser(notebook_url, say)
+    say("Press Ctrl-C to stop everything.")
+
+    while not stop.wait(0.5):
+        for child in children:
+            if not child.running():
+                raise DemoError(
+                    f"{child.name} stopped unexpectedly (exit code {child.proc.returncode}); "
+                    f"last lines of {child.log}:\n{child.log_tail()}"
+                )
+    return 0
+
+
+def _open_browser(url: str, say: Echo) -> None:
+    import webbrowser
+
+    try:
+        opened = webbrowser.open(url)
+    except Exception:
+        opened = False
+    if not opened:
+        say("  (no browser found here: open the JupyterLab URL above yourself)")
