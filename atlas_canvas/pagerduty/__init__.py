@@ -1,0 +1,87 @@
+"""PagerDuty incidents through an Atlas adapter: fetch all, DataFrame, analytics, actions.
+
+Importing this package is cheap; pandas and friends load on first use.
+
+Example::
+
+    from atlas_canvas import pagerduty
+    df = pagerduty.incidents(statuses=["triggered", "acknowledged"], since="30d")
+    pagerduty.mtta_mttr(df, by="service")
+    pagerduty.dashboard(df)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "COLUMNS",
+    "FetchStats",
+    "IncidentDashboard",
+    "IncidentTable",
+    "acknowledge",
+    "acknowledge_async",
+    "add_note",
+    "add_note_async",
+    "after_hours_share",
+    "dashboard",
+    "fetch_incidents",
+    "incidents",
+    "incidents_frame",
+    "mtta_mttr",
+    "noisiest_services",
+    "open_by_age",
+    "resolve",
+    "resolve_async",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ._actions import (
+        acknowledge,
+        acknowledge_async,
+        add_note,
+        add_note_async,
+        resolve,
+        resolve_async,
+    )
+    from ._analytics import after_hours_share, mtta_mttr, noisiest_services, open_by_age
+    from ._api import fetch_incidents, incidents
+    from ._dashboard import IncidentDashboard, dashboard
+    from ._display import IncidentTable
+    from ._frame import COLUMNS, incidents_frame
+    from ._paging import FetchStats
+
+_LAZY = {
+    "COLUMNS": "._frame",
+    "FetchStats": "._paging",
+    "IncidentDashboard": "._dashboard",
+    "IncidentTable": "._display",
+    "acknowledge": "._actions",
+    "acknowledge_async": "._actions",
+    "add_note": "._actions",
+    "add_note_async": "._actions",
+    "after_hours_share": "._analytics",
+    "dashboard": "._dashboard",
+    "fetch_incidents": "._api",
+    "incidents": "._api",
+    "incidents_frame": "._frame",
+    "mtta_mttr": "._analytics",
+    "noisiest_services": "._analytics",
+    "open_by_age": "._analytics",
+    "resolve": "._actions",
+    "resolve_async": "._actions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'atlas_canvas.pagerduty' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,131 @@
+"""``incidents()`` / ``fetch_incidents()``: every matching incident as a DataFrame."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from .._fetch import run_sync
+from ._paging import DEFAULT_CONCURRENCY, IncidentQuery, fetch_incident_records
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas as pd
+
+__all__ = ["fetch_incidents", "incidents"]
+
+TimeArg = str | datetime | date | None
+ListArg = str | Iterable[str] | None
+
+
+async def fetch_incidents(
+    adapter: str = "pagerduty",
+    *,
+    statuses: ListArg = None,
+    urgencies: ListArg = None,
+    service_ids: ListArg = None,
+    team_ids: ListArg = None,
+    since: TimeArg = None,
+    until: TimeArg = None,
+    date_range: str | None = None,
+    progress: bool = True,
+    config: Any = None,
+    base_url: str | None = None,
+    transport: Any = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> pd.DataFrame:
+    """Every incident matching the filters, as a DataFrame (awaitable; see :func:`incidents`).
+
+    Example::
+
+        df = await fetch_incidents(statuses="triggered,acknowledged", since="7d")
+    """
+    from ._frame import incidents_frame
+
+    query = IncidentQuery.build(
+        adapter,
+        statuses=statuses,
+        urgencies=urgencies,
+        service_ids=service_ids,
+        team_ids=team_ids,
+        since=since,
+        until=until,
+        date_range=date_range,
+    )
+    records, stats = await fetch_incident_records(
+        query,
+        config=config,
+        base_url=base_url,
+        transport=transport,
+        concurrency=concurrency,
+        progress=progress,
+    )
+    df = incidents_frame(records, adapter=adapter)
+    df.attrs["query"] = {
+        "adapter": adapter,
+        "statuses": list(query.statuses),
+        "urgencies": list(query.urgencies),
+        "service_ids": list(query.service_ids),
+        "team_ids": list(query.team_ids),
+        "since": query.since.isoformat() if query.since else None,
+        "until": query.until.isoformat() if query.until else None,
+        "date_range": query.date_range,
+    }
+    df.attrs["fetch"] = {
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "windows": stats.windows,
+        "duplicates": stats.duplicates,
+        "total": stats.total,
+    }
+    return df
+
+
+def incidents(
+    adapter: str = "pagerduty",
+    *,
+    statuses: ListArg = None,
+    urgencies: ListArg = None,
+    service_ids: ListArg = None,
+    team_ids: ListArg = None,
+    since: TimeArg = None,
+    until: TimeArg = None,
+    date_range: str | None = None,
+    progress: bool = True,
+    config: Any = None,
+    base_url: str | None = None,
+    transport: Any = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> pd.DataFrame:
+    """Every PagerDuty incident matching the filters, as a DataFrame (blocking).
+
+    Filters follow ``GET /incidents``: ``statuses`` (triggered, acknowledged, resolved),
+    ``urgencies`` (high, low), ``service_ids``, ``team_ids`` (lists or comma-separated text),
+    ``since``/``until`` (ISO 8601, datetimes, or relative like ``"7d"``), and
+    ``date_range="all"``. Without ``since``/``until`` PagerDuty returns about the last month.
+    Works in scripts and inside Jupyter (no ``nest_asyncio`` needed); columns are documented
+    in :mod:`atlas_canvas.pagerduty._frame`.
+
+    Example::
+
+        from atlas_canvas import pagerduty
+        df = pagerduty.incidents(statuses=["triggered"], urgencies="high", since="2025-01-01")
+        df[["incident_number", "title", "service", "created_at"]].head()
+    """
+    return run_sync(
+        fetch_incidents(
+            adapter,
+            statuses=statuses,
+            urgencies=urgencies,
+            service_ids=service_ids,
+            team_ids=team_ids,
+            since=since,
+            until=until,
+            date_range=date_range,
+            progress=progress,
+            config=config,
+            base_url=base_url,
+            transport=transport,
+            concurrency=concurrency,
+        )
+    )

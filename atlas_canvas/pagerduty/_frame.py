@@ -1,0 +1,271 @@
+"""PagerDuty incident dicts → one tidy ``pandas.DataFrame``, column by column.
+
+Columns (one row per incident, in fetch order):
+
+===================  ==================================  =================================
+column               dtype                               from
+===================  ==================================  =================================
+id                   string                              ``id``
+incident_number      Int64                               ``incident_number``
+title                string                              ``title``
+status               category (triggered, acknowledged,  ``status``
+                     resolved)
+urgency              category (high, low)                ``urgency``
+priority             string (NA without priority)        ``priority.summary`` / ``.name``
+service_id           string                              ``service.id``
+service              string                              ``service.summary`` / ``.name``
+teams                object: list of team names          ``teams[].summary``
+assignees            object: list of user names          ``assignments[].assignee.summary``
+escalation_policy    string                              ``escalation_policy.summary``
+created_at           datetime64[ns, UTC]                 ``created_at``
+acknowledged_at      datetime64[ns, UTC] (first ack)     ``min(acknowledgements[].at)``
+resolved_at          datetime64[ns, UTC]                 ``resolved_at``
+time_to_ack          timedelta64[ns]                     acknowledged_at - created_at
+time_to_resolve      timedelta64[ns]                     resolved_at - created_at
+alert_count          Int64                               ``alert_counts.all``
+html_url             string                              ``html_url``
+===================  ==================================  =================================
+
+The extraction is columnar: each column is pulled out in one pass and parsed by pandas' C
+parsers in one call (timestamps) instead of building a row per incident or a generic
+``json_normalize`` frame of every nested key. That is ~5x faster and ~10x lighter (see
+``benchmarks/frame.py``).
+
+The raw dicts stay reachable: ``df.pagerduty.raw`` gives the dicts of the rows of ``df`` (after
+any filtering), and ``df.attrs["raw"]`` maps id → dict for the whole fetch.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "COLUMNS",
+    "FRAME_KIND",
+    "RawIncidents",
+    "empty_frame",
+    "incidents_frame",
+    "is_incidents_frame",
+]
+
+#: ``df.attrs["atlas_kind"]`` of frames built here (used to pick the rich display).
+FRAME_KIND = "pagerduty.incidents"
+
+STATUS_DTYPE = pd.CategoricalDtype(["triggered", "acknowledged", "resolved"])
+URGENCY_DTYPE = pd.CategoricalDtype(["high", "low"])
+TS_DTYPE = "datetime64[ns, UTC]"
+
+COLUMNS: dict[str, Any] = {
+    "id": "string",
+    "incident_number": "Int64",
+    "title": "string",
+    "status": STATUS_DTYPE,
+    "urgency": URGENCY_DTYPE,
+    "priority": "string",
+    "service_id": "string",
+    "service": "string",
+    "teams": object,
+    "assignees": object,
+    "escalation_policy": "string",
+    "created_at": TS_DTYPE,
+    "acknowledged_at": TS_DTYPE,
+    "resolved_at": TS_DTYPE,
+    "time_to_ack": "timedelta64[ns]",
+    "time_to_resolve": "timedelta64[ns]",
+    "alert_count": "Int64",
+    "html_url": "string",
+}
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+class RawIncidents(Mapping[str, dict[str, Any]]):
+    """The raw incident dicts of a fetch, by id, in fetch order.
+
+    Kept in ``df.attrs["raw"]``. pandas deep-copies ``attrs`` on most operations; this object
+    hands itself out instead, so filtering a 100,000-row frame does not copy 100,000 dicts.
+    """
+
+    __slots__ = ("_by_id", "_records")
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self._records = records
+        self._by_id = {r.get("id"): r for r in records}
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self._by_id[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(k for k in self._by_id if k is not None)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def records(self) -> list[dict[str, Any]]:
+        return self._records
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RawIncidents:
+        return self
+
+    def __copy__(self) -> RawIncidents:
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"<RawIncidents: {len(self._records)} incidents>"
+
+
+def _str_col(values: list[Any]) -> pd.Series:
+    return pd.Series(values, dtype="string")
+
+
+def _ts(values: list[Any]) -> pd.Series:
+    s = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601", errors="coerce")
+    return s.astype("datetime64[ns, UTC]")
+
+
+def _name(ref: Any) -> Any:
+    if not isinstance(ref, Mapping):
+        return None
+    return ref.get("summary") or ref.get("name")
+
+
+def _first_ack(records: list[dict[str, Any]]) -> pd.Series:
+    """``min(acknowledgements[].at)`` per incident, computed on flat arrays."""
+    rows: list[int] = []
+    ats: list[Any] = []
+    for i, r in enumerate(records):
+        acks = r.get("acknowledgements")
+        if acks:
+            for a in acks:
+                if isinstance(a, Mapping) and a.get("at"):
+                    rows.append(i)
+                    ats.append(a["at"])
+    out = np.full(len(records), np.iinfo(np.int64).max, dtype=np.int64)
+    if ats:
+        parsed = _ts(ats)
+        valid = parsed.notna().to_numpy()
+        ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        np.minimum.at(out, np.asarray(rows, dtype=np.int64)[valid], ns[valid])
+    nat = out == np.iinfo(np.int64).max
+    out[nat] = np.iinfo(np.int64).min  # NaT
+    return pd.Series(out.view("datetime64[ns]")).dt.tz_localize("UTC")
+
+
+def incidents_frame(
+    records: Iterable[Mapping[str, Any]], *, adapter: str | None = None
+) -> pd.DataFrame:
+    """Build the incidents DataFrame (columns in the module docstring) from raw dicts.
+
+    Example::
+
+        df = incidents_frame(resp.data["incidents"])
+        df.groupby("service").time_to_ack.mean()
+    """
+    recs: list[dict[str, Any]] = [
+        dict(r) if not isinstance(r, dict) else r for r in records if isinstance(r, Mapping)
+    ]
+    if not recs:
+        return empty_frame(adapter=adapter, raw=RawIncidents([]))
+    get = [r.get for r in recs]
+    services = [g("service") or _EMPTY for g in get]
+    created = _ts([g("created_at") for g in get])
+    acked = _first_ack(recs)
+    resolved = _ts([g("resolved_at") for g in get])
+    alert_counts = [g("alert_counts") or _EMPTY for g in get]
+    data: dict[str, Any] = {
+        "id": _str_col([g("id") for g in get]),
+        "incident_number": pd.array([g("incident_number") for g in get], dtype="Int64"),
+        "title": _str_col([g("title") for g in get]),
+        "status": pd.Categorical([g("status") for g in get], dtype=STATUS_DTYPE),
+        "urgency": pd.Categorical([g("urgency") for g in get], dtype=URGENCY_DTYPE),
+        "priority": _str_col([_name(g("priority")) for g in get]),
+        "service_id": _str_col([s.get("id") for s in services]),
+        "service": _str_col([s.get("summary") or s.get("name") for s in services]),
+        "teams": [[_name(t) for t in (g("teams") or ()) if _name(t)] for g in get],
+        "assignees": [
+            [
+                _name(a.get("assignee"))
+                for a in (g("assignments") or ())
+                if isinstance(a, Mapping) and _name(a.get("assignee"))
+            ]
+            for g in get
+        ],
+        "escalation_policy": _str_col([_name(g("escalation_policy")) for g in get]),
+        "created_at": created,
+        "acknowledged_at": acked,
+        "resolved_at": resolved,
+        "time_to_ack": acked - created,
+        "time_to_resolve": resolved - created,
+        "alert_count": pd.array(
+            [c.get("all") if isinstance(c, Mapping) else None for c in alert_counts],
+            dtype="Int64",
+        ),
+        "html_url": _str_col([g("html_url") for g in get]),
+    }
+    teams_obj = np.empty(len(recs), dtype=object)
+    teams_obj[:] = data["teams"]
+    assignees_obj = np.empty(len(recs), dtype=object)
+    assignees_obj[:] = data["assignees"]
+    data["teams"] = teams_obj
+    data["assignees"] = assignees_obj
+    df = pd.DataFrame(data, index=pd.RangeIndex(len(recs)))
+    _tag(df, adapter=adapter, raw=RawIncidents(recs))
+    return df
+
+
+def empty_frame(*, adapter: str | None = None, raw: RawIncidents | None = None) -> pd.DataFrame:
+    """An incidents frame with no rows and the documented columns and dtypes."""
+    df = pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in COLUMNS.items()})
+    _tag(df, adapter=adapter, raw=raw or RawIncidents([]))
+    return df
+
+
+def _tag(df: pd.DataFrame, *, adapter: str | None, raw: RawIncidents) -> None:
+    df.attrs["atlas_kind"] = FRAME_KIND
+    df.attrs["adapter"] = adapter
+    df.attrs["raw"] = raw
+
+
+def is_incidents_frame(obj: Any) -> bool:
+    """True for a DataFrame built by :func:`incidents_frame` that still has its key columns."""
+    return (
+        isinstance(obj, pd.DataFrame)
+        and obj.attrs.get("atlas_kind") == FRAME_KIND
+        and {"id", "title", "status", "urgency", "created_at"}.issubset(obj.columns)
+    )
+
+
+@pd.api.extensions.register_dataframe_accessor("pagerduty")
+class PagerDutyAccessor:
+    """``df.pagerduty``: the raw dicts and helpers of an incidents frame.
+
+    Example::
+
+        df[df.status == "triggered"].pagerduty.raw[0]["first_trigger_log_entry"]
+    """
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self._df = df
+
+    @property
+    def raw(self) -> list[dict[str, Any]]:
+        """The raw incident dicts of the rows of this frame, in row order."""
+        store = self._df.attrs.get("raw")
+        if not isinstance(store, RawIncidents) or "id" not in self._df.columns:
+            raise AttributeError("this DataFrame was not built by atlas_canvas.pagerduty")
+        return [store[i] for i in self._df["id"].tolist() if i in store]
+
+    def copy_raw(self) -> list[dict[str, Any]]:
+        """Deep copies of :attr:`raw` (safe to modify)."""
+        return copy.deepcopy(self.raw)
