@@ -580,7 +580,6 @@ def _run(
     stop: threading.Event,
     say: Echo,
 ) -> int:
-    notebooks_src = find_notebooks()
     sim_token = "demo-" + secrets.token_urlsafe(24)
     lab_token = secrets.token_hex(24)
     sim_port = options.sim_port if options.sim_port is not None else _free_port()
@@ -590,6 +589,7 @@ def _run(
     sim_url = f"http://{LOOPBACK}:{sim_port}"
     lab_url = f"http://{LOOPBACK}:{lab_port}"
     logs = demo_dir / "logs"
+    notebooks_src = find_notebooks()
 
     base_env = {k: v for k, v in os.environ.items() if k not in ("ATLAS_URL", "ATLAS_ACCESS_TOKEN")}
     # The children run the same interpreter; its bin dir first finds the right `python`
@@ -643,6 +643,9 @@ def _run(
                 # The demo makes no calls home: no update check, no news feed.
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                 "--LabApp.news_url=None",
+                # Jupyter refuses root without this; CI and containers run as root, and the
+                # demo binds loopback only, behind a random token.
+                *(["--allow-root"] if _is_root() else []),
             ],
             lab_env,
             logs / "jupyterlab.log",
@@ -696,6 +699,10 @@ def _run(
                     f"last lines of {child.log}:\n{child.log_tail()}"
                 )
     return 0
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def _open_browser(url: str, say: Echo) -> None:
