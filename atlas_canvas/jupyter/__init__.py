@@ -1,0 +1,106 @@
+"""The Jupyter server extension of atlas-canvas.
+
+Installed and enabled automatically by the wheel (``jupyter_server_config.d/atlas_canvas.json``),
+it adds these routes under the server's base URL, each authenticated by Jupyter and, for
+non-GET methods, XSRF-checked (Jupyter's own checks are left on):
+
+================================================  ===========================================
+``GET  atlas-canvas/adapters``                     active adapters: kind, name, base URL,
+                                                   secret variable *names* (never values)
+``GET  atlas-canvas/adapters/<name>/health``       cheap upstream check: reachable, status,
+                                                   latency, which secret variables are set
+``POST atlas-canvas/adapters``                     add an HTTP adapter (same code as
+                                                   ``mom atlas config add-http-adapter``)
+``ANY  atlas-canvas/v1/apis/http/<name>/<path>``   the Atlas proxy route, through the routing
+                                                   core; Jupyter's token, cookies and XSRF
+                                                   header never reach the upstream
+================================================  ===========================================
+
+Configuration (``jupyter_server_config.py`` or the command line)::
+
+    c.AtlasCanvas.config_file = "/srv/atlas.yml"   # default: $ATLAS_CONFIG, else ./atlas.yml
+    c.AtlasCanvas.allow_config_edits = False       # make POST atlas-canvas/adapters answer 403
+    c.AtlasCanvas.health_timeout = 5.0             # seconds
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traitlets import Bool, Dict, Float, Unicode
+from traitlets.config import Configurable
+
+__all__ = ["AtlasCanvas"]
+
+#: Key of the extension's state in ``web_app.settings``.
+SETTINGS_KEY = "atlas_canvas"
+
+
+class AtlasCanvas(Configurable):
+    """Server-side settings of the atlas-canvas Jupyter extension (``c.AtlasCanvas.*``).
+
+    Example (``jupyter_server_config.py``)::
+
+        c.AtlasCanvas.config_file = "~/atlas.yml"
+    """
+
+    config_file = Unicode(
+        "",
+        help="Path of the Atlas config. Empty: $ATLAS_CONFIG, else ./atlas.yml "
+        "(relative to the server's working directory), read again when it changes.",
+    ).tag(config=True)
+
+    allow_config_edits = Bool(
+        True,
+        help="Allow the sidebar to add HTTP adapters to the config file "
+        "(POST atlas-canvas/adapters). Turn off for shared, read-only deployments.",
+    ).tag(config=True)
+
+    health_timeout = Float(
+        5.0, help="Seconds the adapter health check waits for the upstream."
+    ).tag(config=True)
+
+    connect_timeout = Float(
+        10.0, help="Seconds the proxy route waits for an upstream connection (then 504)."
+    ).tag(config=True)
+
+    read_timeout = Float(
+        60.0, help="Seconds the proxy route waits for upstream bytes (then 504)."
+    ).tag(config=True)
+
+    health_paths = Dict(
+        key_trait=Unicode(),
+        value_trait=Unicode(),
+        default_value={},
+        help="Per-adapter path probed by the health check, relative to its base URL "
+        "(default: the base URL itself), e.g. {'pagerduty': 'abilities'}.",
+    ).tag(config=True)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "atlas_canvas.jupyter"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Register the handlers on the running server (called by jupyter_server)."""
+    from ._handlers import ExtensionState, handlers
+
+    settings = AtlasCanvas(parent=serverapp)
+    web_app = serverapp.web_app
+    state = ExtensionState(settings, log=serverapp.log)
+    web_app.settings[SETTINGS_KEY] = state
+    web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
+    serverapp.log.info(
+        "atlas-canvas server extension loaded (config: %s)", state.config_path_for_display()
+    )
+
+
+async def _unload_jupyter_server_extension(serverapp: Any) -> None:
+    """Close the pooled upstream connections when the server stops."""
+    state = serverapp.web_app.settings.get(SETTINGS_KEY)
+    if state is not None:
+        await state.close()
+
+
+# jupyter_server < 2 looked for this name.
+load_jupyter_server_extension = _load_jupyter_server_extension

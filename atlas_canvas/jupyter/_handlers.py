@@ -1,0 +1,452 @@
+"""Tornado handlers of the Jupyter server extension.
+
+Security rules (each one was a jupyter-server-proxy advisory somewhere):
+
+* every verb of every handler is ``@web.authenticated`` and ``@authorized``; XSRF stays on
+  (jupyter_server checks it for every non-GET request not authenticated by a token);
+* the proxy route only reaches *named* adapters, through the routing core, which owns URL
+  safety, header policy and secret resolution;
+* Jupyter's credentials (``Authorization``, ``?token=``, ``Cookie``, ``X-XSRFToken``,
+  ``_xsrf``) are removed before the routing core sees the request;
+* errors are JSON built by ``json.dumps`` (``{"error": {"code", "message"}}``), never HTML
+  with request data echoed into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from .._config import AtlasConfig, resolve_config_path
+from .._errors import AtlasError, ConfigError, MethodNotAllowedError, UsageError
+from .._routing import PROXY_PREFIX, downstream_headers, match_route
+
+if TYPE_CHECKING:  # pragma: no cover
+    import logging
+
+    from .._upstream import UpstreamResponse
+    from . import AtlasCanvas
+
+__all__ = ["ExtensionState", "handlers", "strip_jupyter_credentials"]
+
+#: Authorization resource name for jupyter_server's authorizer.
+AUTH_RESOURCE = "atlas-canvas"
+
+#: Request headers that carry Jupyter's own credentials or identify the Jupyter page; the
+#: upstream never needs them. (``Authorization`` as a whole: Jupyter accepts both
+#: ``token`` and ``bearer`` schemes, and upstream auth comes from the adapter's headers.)
+_JUPYTER_REQUEST_HEADERS = frozenset(
+    {"authorization", "cookie", "x-xsrftoken", "x-csrftoken", "referer", "origin"}
+)
+#: Query parameters Jupyter reads credentials from.
+_JUPYTER_QUERY_PARAMS = frozenset({"token", "_xsrf"})
+#: Response headers that must not act on the Jupyter origin.
+_BLOCKED_RESPONSE_HEADERS = frozenset(
+    {
+        "set-cookie",
+        "set-cookie2",
+        "content-security-policy",
+        "content-security-policy-report-only",
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "access-control-allow-headers",
+        "access-control-allow-methods",
+        "access-control-expose-headers",
+        "strict-transport-security",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authenticate",
+        "content-length",
+        "server",
+        "date",
+    }
+)
+
+
+def strip_jupyter_credentials(
+    headers: list[tuple[str, str]], query: str
+) -> tuple[list[tuple[str, str]], str]:
+    """Remove Jupyter's credentials from a request's headers and raw query string.
+
+    The query is filtered piece by piece, so every other parameter keeps its exact bytes
+    (repeated keys, ``statuses[]=``, percent-encoding).
+
+    Example::
+
+        >>> strip_jupyter_credentials([("Cookie", "a=b"), ("Accept", "x")], "token=t&q=1")
+        ([('Accept', 'x')], 'q=1')
+    """
+    kept_headers = [(k, v) for k, v in headers if k.lower() not in _JUPYTER_REQUEST_HEADERS]
+    pieces = []
+    for piece in query.split("&") if query else []:
+        key = unquote_plus(piece.split("=", 1)[0])
+        if key in _JUPYTER_QUERY_PARAMS:
+            continue
+        pieces.append(piece)
+    return kept_headers, "&".join(pieces)
+
+
+class ExtensionState:
+    """What the handlers share: settings, one router (config re-read when the file
+    changes) and two pooled upstream senders (proxy, and a short-timeout one for health)."""
+
+    def __init__(self, settings: AtlasCanvas, log: logging.Logger) -> None:
+        from .._routing import Router
+        from .._upstream import AiohttpSender
+
+        self.settings = settings
+        self.log = log
+        self.config_path = resolve_config_path(
+            os.path.expanduser(settings.config_file) or None
+        ).absolute()
+        self.router = Router(config_path=self.config_path, auto_reload=True)
+        self.sender = AiohttpSender(
+            connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
+        )
+        self.health_sender = AiohttpSender(
+            connect_timeout=settings.health_timeout, read_timeout=settings.health_timeout
+        )
+
+    def config_path_for_display(self) -> str:
+        return str(self.config_path)
+
+    def config(self) -> AtlasConfig:
+        """The current config (re-read when the file changed); raises :class:`ConfigError`."""
+        return self.router.config
+
+    async def close(self) -> None:
+        await self.sender.aclose()
+        await self.health_sender.aclose()
+
+
+class _Base(APIHandler):
+    """JSON API handler: errors are ``{"error": {"code", "message"}}`` JSON."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def state(self) -> ExtensionState:
+        from . import SETTINGS_KEY
+
+        state: ExtensionState = self.settings[SETTINGS_KEY]
+        return state
+
+    def write_atlas_error(self, exc: AtlasError) -> None:
+        self.set_status(exc.http_status)
+        self.finish(json.dumps(exc.to_dict()))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Tornado errors (403 XSRF, 404, 405...) in the same JSON shape; the message is the
+        # standard reason phrase or our own log message, never request data.
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        reason = self._reason or "error"
+        message = reason
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        self.set_header("Content-Type", "application/json")
+        body = {"error": {"code": f"HTTP_{status_code}", "message": message}}
+        self.finish(json.dumps(body))
+
+
+def _adapter_json(adapter: Any) -> dict[str, Any]:
+    return {
+        "kind": adapter.kind,
+        "name": adapter.name,
+        "baseUrl": adapter.base_url,
+        "secretVariables": list(adapter.secret_variables),
+    }
+
+
+class AdaptersHandler(_Base):
+    """``GET`` lists the active adapters; ``POST`` adds an HTTP adapter to the config file."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        state = self.state
+        try:
+            cfg = state.config()
+        except ConfigError as exc:
+            self.set_status(exc.http_status)
+            self.finish(
+                json.dumps(
+                    {
+                        **exc.to_dict(),
+                        "adapters": [],
+                        "configFile": state.config_path_for_display(),
+                        "allowEdits": state.settings.allow_config_edits,
+                    }
+                )
+            )
+            return
+        self.finish(
+            json.dumps(
+                {
+                    "adapters": [_adapter_json(a) for a in cfg.active.values()],
+                    "configFile": state.config_path_for_display(),
+                    "allowEdits": state.settings.allow_config_edits,
+                    "warnings": list(cfg.warnings),
+                }
+            )
+        )
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        state = self.state
+        if not state.settings.allow_config_edits:
+            raise web.HTTPError(403, "config edits are disabled (c.AtlasCanvas.allow_config_edits)")
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            self.write_atlas_error(UsageError("the request body is not JSON"))
+            return
+        try:
+            name, base_url, headers = _parse_add_body(body)
+            _add_http_adapter(state, name, base_url, headers)
+            cfg = state.config()
+            adapter = cfg.get(name)
+        except AtlasError as exc:
+            self.write_atlas_error(exc)
+            return
+        self.set_status(201)
+        self.finish(json.dumps({"adapter": _adapter_json(adapter)}))
+
+
+def _parse_add_body(body: Any) -> tuple[str, str, list[str]]:
+    if not isinstance(body, dict):
+        raise UsageError("expected a JSON object with name, baseUrl and headers")
+    name = body.get("name")
+    base_url = body.get("baseUrl")
+    headers = body.get("headers", [])
+    if not isinstance(name, str) or not name.strip():
+        raise UsageError("the adapter name is required", hint="field: name")
+    if not isinstance(base_url, str) or not base_url.strip():
+        raise UsageError("the base URL is required", hint="field: baseUrl")
+    if not isinstance(headers, list) or not all(isinstance(h, str) for h in headers):
+        raise UsageError("headers must be a list of 'Name: value' strings", hint="field: headers")
+    return name.strip(), base_url.strip(), [h for h in headers if h.strip()]
+
+
+def _add_http_adapter(state: ExtensionState, name: str, base_url: str, headers: list[str]) -> None:
+    """The same steps as ``mom atlas config add-http-adapter`` (same functions, same checks)."""
+    from .._cli_config import parse_header_option
+    from .._yaml import add_http_adapter_text, read_config_text, write_atomic
+
+    parsed = [parse_header_option(h) for h in headers]
+    path = state.config_path
+    text = read_config_text(path)
+    new_text = add_http_adapter_text(
+        text, name=name, base_url=base_url, headers=parsed, filename=str(path)
+    )
+    write_atomic(path, new_text)
+    state.router.reload()
+
+
+class HealthHandler(_Base):
+    """``GET adapters/<name>/health``: reachable, status, latency, secret variables set."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        state = self.state
+        try:
+            cfg = state.config()
+            adapter = cfg.get(name)
+        except AtlasError as exc:
+            self.write_atlas_error(exc)
+            return
+        secrets = [{"name": v, "set": v in os.environ} for v in adapter.secret_variables]
+        result: dict[str, Any] = {
+            "name": adapter.name,
+            "kind": adapter.kind,
+            "secrets": secrets,
+            "reachable": False,
+            "status": None,
+            "latencyMs": None,
+            "state": "down",
+            "message": None,
+        }
+        if adapter.kind != "HTTP":
+            result.update(state="unsupported", message=f"{adapter.kind} adapters are not proxied")
+        elif not all(s["set"] for s in secrets):
+            missing = ", ".join(str(s["name"]) for s in secrets if not s["set"])
+            result.update(state="secret-missing", message=f"not set: {missing}")
+        else:
+            probe = state.settings.health_paths.get(adapter.name, "").lstrip("/")
+            result.update(await _probe(state, adapter.name, probe))
+        self.finish(json.dumps(result))
+
+
+async def _probe(state: ExtensionState, name: str, path: str) -> dict[str, Any]:
+    """One GET through the routing core (headers only, body not read), classified."""
+    started = time.perf_counter()
+    try:
+        up = state.router.prepare(
+            "GET", f"/v1/apis/http/{name}/{path}", "", [("Accept", "application/json")]
+        )
+        resp = await asyncio.wait_for(
+            state.health_sender.send(up), timeout=state.settings.health_timeout
+        )
+    except asyncio.TimeoutError:
+        return {
+            "reachable": False,
+            "latencyMs": round((time.perf_counter() - started) * 1000, 1),
+            "state": "down",
+            "message": f"no answer within {state.settings.health_timeout:g} s",
+        }
+    except AtlasError as exc:
+        return {
+            "reachable": False,
+            "latencyMs": round((time.perf_counter() - started) * 1000, 1),
+            "state": "down",
+            "message": str(exc),
+        }
+    latency = (time.perf_counter() - started) * 1000
+    status = resp.status
+    resp.close()  # the body is not needed; do not wait for it
+    if status in (401, 403, 407):
+        verdict, message = "auth", f"the upstream refused the credentials ({status})"
+    elif status >= 500:
+        verdict, message = "error", f"the upstream answered {status}"
+    else:
+        verdict, message = "ok", None
+    return {
+        "reachable": True,
+        "status": status,
+        "latencyMs": round(latency, 1),
+        "state": verdict,
+        "message": message,
+    }
+
+
+class ProxyHandler(_Base):
+    """``ANY atlas-canvas/v1/apis/http/<adapter>/<path>`` through the routing core."""
+
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+    @property
+    def content_security_policy(self) -> str:
+        # Upstream bodies are served from the Jupyter origin: if a browser navigates here,
+        # make the page an opaque origin that can run nothing.
+        return "default-src 'none'; frame-ancestors 'none'; sandbox"
+
+    # check_xsrf_cookie is NOT overridden: jupyter-server-proxy turned XSRF off for its
+    # routes ("defer to proxied apps"); here non-GET requests need the XSRF header or a token.
+
+    async def _proxy(self) -> None:
+        state = self.state
+        prefix = url_path_join(self.base_url, "atlas-canvas")
+        raw_path = self.request.path
+        if not raw_path.startswith(prefix + "/"):
+            raise web.HTTPError(404)
+        atlas_path = raw_path[len(prefix) :]
+        method = self.request.method or "GET"
+        headers, query = strip_jupyter_credentials(
+            list(self.request.headers.get_all()), self.request.query
+        )
+        try:
+            route = match_route(atlas_path)
+            if route.kind == "list":
+                if method not in ("GET", "HEAD"):
+                    raise MethodNotAllowedError(f"{method} is not allowed on {PROXY_PREFIX}")
+                self.finish(json.dumps(state.router.http_apis()))
+                return
+            up = state.router.prepare(method, atlas_path, query, headers, route=route)
+            resp = await state.sender.send(up, self.request.body or None)
+        except AtlasError as exc:
+            self.write_atlas_error(exc)
+            return
+        await self._relay(resp, method)
+
+    async def _relay(self, resp: UpstreamResponse, method: str) -> None:
+        """Status, headers (minus those that would act on the Jupyter origin), body streamed."""
+        complete = False
+        try:
+            self.set_status(resp.status, resp.reason or "Upstream")
+            content_type = "application/octet-stream"
+            for name, value in downstream_headers(resp.headers):
+                lower = name.lower()
+                if lower == "content-type":
+                    content_type = value
+                elif lower not in _BLOCKED_RESPONSE_HEADERS:
+                    self.add_header(name, value)
+            self.set_header("Content-Type", content_type)
+            self.set_header("X-Content-Type-Options", "nosniff")
+            if method != "HEAD" and resp.status not in (204, 304):
+                async for chunk in resp.iter_chunks():
+                    self.write(chunk)
+                    await self.flush()
+            complete = True
+        except AtlasError as exc:
+            # Headers may already be out: nothing honest can be sent but a cut connection.
+            self.log.warning("atlas-canvas: upstream body failed: %s", exc)
+            if not self._headers_written:
+                self.clear()
+                self.write_atlas_error(exc)
+                return
+        except StreamClosedError:
+            return  # the client went away; the finally drops the upstream connection
+        finally:
+            if complete:
+                resp.release()
+            else:
+                resp.close()
+        if complete:
+            self.finish(set_content_type=content_type)
+        elif not self._finished:
+            self.request.connection.close()  # type: ignore[union-attr]
+
+    @web.authenticated
+    @authorized
+    async def get(self, _rest: str) -> None:
+        await self._proxy()
+
+    @web.authenticated
+    @authorized
+    async def head(self, _rest: str) -> None:
+        await self._proxy()
+
+    @web.authenticated
+    @authorized
+    async def post(self, _rest: str) -> None:
+        await self._proxy()
+
+    @web.authenticated
+    @authorized
+    async def put(self, _rest: str) -> None:
+        await self._proxy()
+
+    @web.authenticated
+    @authorized
+    async def patch(self, _rest: str) -> None:
+        await self._proxy()
+
+    @web.authenticated
+    @authorized
+    async def delete(self, _rest: str) -> None:
+        await self._proxy()
+
+
+def handlers(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:
+    """The URL specs, under ``base_url``."""
+    root = url_path_join(base_url, "atlas-canvas")
+    return [
+        (url_path_join(root, "adapters") + "/?", AdaptersHandler),
+        (url_path_join(root, "adapters", r"([^/]+)", "health") + "/?", HealthHandler),
+        (url_path_join(root, "v1", "apis", "http") + r"(/.*)?", ProxyHandler),
+    ]

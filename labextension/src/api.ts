@@ -1,0 +1,124 @@
+/**
+ * Calls to the atlas-canvas server extension (`<base>/atlas-canvas/...`).
+ *
+ * Requests go through `ServerConnection.makeRequest`, which adds Jupyter's token or XSRF
+ * header; the server strips both before anything is proxied upstream.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** One active adapter as listed by `GET atlas-canvas/adapters`. */
+export interface IAdapter {
+  kind: string;
+  name: string;
+  baseUrl: string | null;
+  secretVariables: string[];
+}
+
+export interface IAdapterList {
+  adapters: IAdapter[];
+  configFile: string;
+  allowEdits: boolean;
+  warnings?: string[];
+}
+
+export type HealthState =
+  | 'ok'
+  | 'auth'
+  | 'error'
+  | 'down'
+  | 'secret-missing'
+  | 'unsupported';
+
+/** `GET atlas-canvas/adapters/<name>/health`. */
+export interface IHealth {
+  name: string;
+  kind: string;
+  reachable: boolean;
+  status: number | null;
+  latencyMs: number | null;
+  state: HealthState;
+  message: string | null;
+  secrets: { name: string; set: boolean }[];
+}
+
+/** An error answered by the server extension, in Atlas's wire form. */
+export class AtlasApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string
+  ) {
+    super(message);
+    this.name = 'AtlasApiError';
+  }
+}
+
+async function request<T>(
+  path: string,
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<{ status: number; data: T }> {
+  const url = URLExt.join(settings.baseUrl, 'atlas-canvas', path);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (reason) {
+    throw new AtlasApiError(0, 'NetworkError', String(reason));
+  }
+  const text = await response.text();
+  let data: any = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const err = data && data.error;
+    const code = (err && typeof err.code === 'string' && err.code) || `HTTP_${response.status}`;
+    const message =
+      (err && typeof err.message === 'string' && err.message) ||
+      `the server answered ${response.status}`;
+    const e = new AtlasApiError(response.status, code, message);
+    (e as any).data = data;
+    throw e;
+  }
+  return { status: response.status, data: data as T };
+}
+
+export async function listAdapters(): Promise<IAdapterList> {
+  return (await request<IAdapterList>('adapters')).data;
+}
+
+export async function adapterHealth(name: string): Promise<IHealth> {
+  return (await request<IHealth>(`adapters/${encodeURIComponent(name)}/health`)).data;
+}
+
+export async function addAdapter(
+  name: string,
+  baseUrl: string,
+  headers: string[]
+): Promise<IAdapter> {
+  const { data } = await request<{ adapter: IAdapter }>('adapters', {
+    method: 'POST',
+    body: JSON.stringify({ name, baseUrl, headers })
+  });
+  return data.adapter;
+}
+
+/**
+ * Browser-side Atlas fetch: `atlasProxyFetch("/v1/apis/http/pagerduty/incidents")` sent to
+ * the Jupyter server, which adds the adapter's secrets. Mirrors the Python API's first
+ * argument and JavaScript's fetch `init`.
+ */
+export async function atlasProxyFetch(
+  path: string,
+  init: RequestInit = {}
+): Promise<Response> {
+  if (!path.startsWith('/v1/apis/http/')) {
+    throw new AtlasApiError(400, 'ATLAS_BadPathError', 'paths start with /v1/apis/http/<adapter>/');
+  }
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, 'atlas-canvas') + path;
+  return ServerConnection.makeRequest(url, init, settings);
+}
