@@ -42,9 +42,9 @@ def parse_header_option(raw: str) -> tuple[str, str]:
         )
     name, sep, value = raw.partition(":")
     if not sep:
-        shown = raw if len(raw) <= 40 else raw[:37] + "..."
+        # Not echoed: a mistyped header may be a literal token.
         raise UsageError(
-            f"-H {shown!r} has no ':'",
+            "a -H header has no ':' between name and value",
             hint="write headers as -H 'Name: value', e.g. "
             "-H 'Authorization: Token token=${{ PAGERDUTY_ACCOUNT_TOKEN }}'",
         )

@@ -236,6 +236,17 @@ def base_url_problem(url: object) -> str | None:
     return None
 
 
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@``, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{authority}{slash}{path}"
+
+
 def header_name_problem(name: object) -> str | None:
     """Why ``name`` cannot be an HTTP header name, or ``None`` if it can."""
     if not isinstance(name, str) or not name:
@@ -505,7 +516,7 @@ class _Validator:
         problem = base_url_problem(base_url)
         if problem:
             raise self.error(
-                f"got {_show(base_url)}, {problem}",
+                f"got {_show(redact_url(base_url))}, {problem}",
                 line=position(spec, "baseUrl"),
                 key_path="spec.baseUrl",
             )

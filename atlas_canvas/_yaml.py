@@ -102,18 +102,22 @@ def load_documents(text: str, filename: str = "<string>") -> list[Document]:
         raw = list(_round_trip_yaml().load_all(text))
     except DuplicateKeyError as exc:
         key = _duplicate_key_name(exc)
+        line = _mark_line(exc)
         raise ConfigError(
             f"duplicate key {key} in the same mapping",
             file=filename,
-            line=_mark_line(exc),
+            line=line,
+            document=_document_at(text, line),
             hint="keep only one of them; YAML does not merge repeated keys",
         ) from None
     except MarkedYAMLError as exc:
         what = " ".join(p for p in (exc.context, exc.problem) if p)
+        line = _mark_line(exc)
         raise ConfigError(
             f"malformed YAML: {what or 'syntax error'}",
             file=filename,
-            line=_mark_line(exc),
+            line=line,
+            document=_document_at(text, line),
             hint="fix the YAML syntax at that line (indentation, quotes, brackets)",
         ) from None
     except YAMLError as exc:
@@ -122,6 +126,22 @@ def load_documents(text: str, filename: str = "<string>") -> list[Document]:
     for i, data in enumerate(raw, start=1):
         docs.append(Document(index=i, data=data, line=position(data)))
     return docs
+
+
+def _document_at(text: str, line: int | None) -> str | None:
+    """``'document N'`` for a 1-based ``line``, counting ``---`` separators before it."""
+    if line is None:
+        return None
+    index = 1
+    seen_content = False
+    for row in text.split("\n")[: line - 1]:
+        if _SEPARATOR_RE.match(row):
+            if seen_content:
+                index += 1
+            seen_content = True  # a leading '---' opens document 1, later ones open the next
+        elif row.strip() and not row.lstrip().startswith("#"):
+            seen_content = True
+    return f"document {index}"
 
 
 def _duplicate_key_name(exc: DuplicateKeyError) -> str:
@@ -614,6 +634,7 @@ def _check_new_adapter(name: str, base_url: str, headers: list[tuple[str, str]])
         base_url_problem,
         header_name_problem,
         header_value_problem,
+        redact_url,
     )
 
     problem = adapter_name_problem(name)
@@ -621,7 +642,7 @@ def _check_new_adapter(name: str, base_url: str, headers: list[tuple[str, str]])
         raise UsageError(f"bad --adapter-name {name!r}: {problem}")
     problem = base_url_problem(base_url)
     if problem:
-        raise UsageError(f"bad --base-url {base_url!r}: {problem}")
+        raise UsageError(f"bad --base-url {redact_url(base_url)!r}: {problem}")
     seen: set[str] = set()
     for hname, hvalue in headers:
         problem = header_name_problem(hname)
