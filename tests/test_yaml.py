@@ -268,7 +268,7 @@ def test_flow_style_list_is_refused_untouched() -> None:
         "spec:\n  apiAdapters: [{adapterRef: {kind: HTTP, apiVersion: "
         "moment.dev/adapters/v1alpha1, name: a}}]\n"
     )
-    with pytest.raises(ConfigError, match="flow style|block list"):
+    with pytest.raises(ConfigError, match=r"flow style|block list"):
         add_http_adapter_text(old, name="b", base_url="https://b.example")
 
 
