@@ -134,6 +134,12 @@ def _ts(values: list[Any]) -> pd.Series:
     return s.astype("datetime64[ns, UTC]")
 
 
+def _category(values: list[Any], dtype: pd.CategoricalDtype) -> pd.Categorical:
+    known = set(dtype.categories)
+    # Values outside the documented set become missing rather than new categories.
+    return pd.Categorical([v if v in known else None for v in values], dtype=dtype)
+
+
 def _name(ref: Any) -> Any:
     if not isinstance(ref, Mapping):
         return None
@@ -187,8 +193,8 @@ def incidents_frame(
         "id": _str_col([g("id") for g in get]),
         "incident_number": pd.array([g("incident_number") for g in get], dtype="Int64"),
         "title": _str_col([g("title") for g in get]),
-        "status": pd.Categorical([g("status") for g in get], dtype=STATUS_DTYPE),
-        "urgency": pd.Categorical([g("urgency") for g in get], dtype=URGENCY_DTYPE),
+        "status": _category([g("status") for g in get], STATUS_DTYPE),
+        "urgency": _category([g("urgency") for g in get], URGENCY_DTYPE),
         "priority": _str_col([_name(g("priority")) for g in get]),
         "service_id": _str_col([s.get("id") for s in services]),
         "service": _str_col([s.get("summary") or s.get("name") for s in services]),

@@ -188,13 +188,11 @@ class FakePD:
         urg = q.get_list("urgencies[]")
         if urg:
             items = [i for i in items if i["urgency"] in urg]
-        if q.get("date_range") != "all":
-            if "since" in q:
-                s = _parse(q["since"])
-                items = [i for i in items if _parse(i["created_at"]) >= s]
-            if "until" in q:
-                u = _parse(q["until"])
-                items = [i for i in items if _parse(i["created_at"]) < u]
+        if q.get("date_range") != "all" and ("since" in q or "until" in q):
+            # created_at strings share one format, so they sort like the times they denote.
+            lo = _parse(q["since"]).strftime("%Y-%m-%dT%H:%M:%SZ") if "since" in q else ""
+            hi = _parse(q["until"]).strftime("%Y-%m-%dT%H:%M:%SZ") if "until" in q else "~"
+            items = [i for i in items if lo <= i["created_at"] < hi]
         sort = q.get("sort_by")
         if sort == "created_at:desc":
             items = sorted(items, key=lambda i: i["created_at"], reverse=True)

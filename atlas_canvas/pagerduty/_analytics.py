@@ -1,0 +1,213 @@
+"""Analytics over an incidents frame: MTTA/MTTR, noisiest services, after hours, open by age.
+
+All helpers take the DataFrame of :func:`atlas_canvas.pagerduty.incidents` (or any frame with
+the same columns) and return small DataFrames/Series that display well and compare stably.
+
+Example::
+
+    from atlas_canvas import pagerduty as pd_
+    df = pd_.incidents(since="90d")
+    pd_.mtta_mttr(df, by="week")
+    pd_.noisiest_services(df, n=5)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pandas as pd
+
+from .._errors import UsageError
+
+__all__ = ["after_hours_share", "mtta_mttr", "noisiest_services", "open_by_age"]
+
+By = Literal["service", "team", "urgency", "week", "priority", "escalation_policy"]
+_BY_CHOICES = ("service", "team", "urgency", "week", "priority", "escalation_policy")
+AGE_BINS = (
+    ("< 1h", pd.Timedelta(hours=1)),
+    ("1–4h", pd.Timedelta(hours=4)),
+    ("4–24h", pd.Timedelta(days=1)),
+    ("1–7d", pd.Timedelta(days=7)),
+    ("> 7d", pd.Timedelta.max),
+)
+
+
+def _need(df: pd.DataFrame, *cols: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise UsageError(
+            "this frame lacks column(s) " + ", ".join(missing),
+            hint="pass the DataFrame returned by atlas_canvas.pagerduty.incidents()",
+        )
+
+
+def _round(td: pd.Series) -> pd.Series:
+    return td.dt.round("1s")
+
+
+def mtta_mttr(df: pd.DataFrame, by: By | None = "service") -> pd.DataFrame:
+    """Mean (and median) time to acknowledge and to resolve, grouped ``by``.
+
+    ``by`` is ``"service"``, ``"team"`` (an incident counts for each of its teams),
+    ``"urgency"``, ``"week"`` (UTC weeks starting Monday), ``"priority"``,
+    ``"escalation_policy"`` or ``None`` for one overall row. Columns: ``incidents``,
+    ``acknowledged``, ``mtta``, ``median_tta``, ``resolved``, ``mttr``, ``median_ttr``.
+    Sorted by ``incidents`` (most first) except for weeks, which are in time order.
+
+    Example::
+
+        mtta_mttr(df, by="urgency")
+    """
+    _need(df, "time_to_ack", "time_to_resolve", "created_at")
+    if by is not None and by not in _BY_CHOICES:
+        import difflib
+
+        close = difflib.get_close_matches(str(by), _BY_CHOICES, n=1)
+        raise UsageError(
+            f"cannot group by {by!r}",
+            hint=f"did you mean '{close[0]}'?" if close else "use " + ", ".join(_BY_CHOICES),
+        )
+    work = df[["time_to_ack", "time_to_resolve", "created_at"]].copy()
+    key: Any
+    if by is None:
+        work["all"] = "all incidents"
+        key = "all"
+    elif by == "team":
+        _need(df, "teams")
+        work["team"] = df["teams"].map(lambda t: list(t) if len(t) else ["(no team)"])
+        work = work.explode("team")
+        key = "team"
+    elif by == "week":
+        created = work["created_at"].dt.tz_convert("UTC").dt.tz_localize(None)
+        work["week"] = created.dt.to_period("W-SUN").dt.start_time.dt.tz_localize("UTC")
+        key = "week"
+    else:
+        _need(df, by)
+        work[by] = df[by].astype("object").where(df[by].notna(), f"(no {by})")
+        key = by
+    grouped = work.groupby(key, observed=True, sort=by == "week")
+    out = pd.DataFrame(
+        {
+            "incidents": grouped.size(),
+            "acknowledged": grouped["time_to_ack"].count(),
+            "mtta": _round(grouped["time_to_ack"].mean()),
+            "median_tta": _round(grouped["time_to_ack"].median()),
+            "resolved": grouped["time_to_resolve"].count(),
+            "mttr": _round(grouped["time_to_resolve"].mean()),
+            "median_ttr": _round(grouped["time_to_resolve"].median()),
+        }
+    )
+    if by != "week":
+        out = out.sort_values(["incidents"], ascending=False, kind="stable")
+    out.index.name = key if by is not None else None
+    return out
+
+
+def noisiest_services(df: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The ``n`` services with the most incidents: counts, high urgency, alerts, share.
+
+    Example::
+
+        noisiest_services(df, n=5)
+    """
+    _need(df, "service", "urgency")
+    if n < 1:
+        raise UsageError("n must be at least 1")
+    service = df["service"].astype("object").where(df["service"].notna(), "(no service)")
+    work = pd.DataFrame(
+        {
+            "service": service,
+            "high": (df["urgency"] == "high").astype("int64"),
+            "alerts": df["alert_count"].fillna(0).astype("int64")
+            if "alert_count" in df.columns
+            else 0,
+            "open": (df["status"] != "resolved").astype("int64") if "status" in df.columns else 0,
+        }
+    )
+    g = work.groupby("service", sort=False)
+    out = pd.DataFrame(
+        {
+            "incidents": g.size(),
+            "high_urgency": g["high"].sum(),
+            "open": g["open"].sum(),
+            "alerts": g["alerts"].sum(),
+        }
+    )
+    total = max(len(df), 1)
+    out["share"] = (out["incidents"] / total).round(3)
+    out = out.sort_values(["incidents", "high_urgency"], ascending=False, kind="stable")
+    return out.head(n)
+
+
+def after_hours_share(
+    df: pd.DataFrame,
+    *,
+    tz: str = "UTC",
+    start_hour: int = 9,
+    end_hour: int = 18,
+    by: str | None = None,
+) -> pd.DataFrame:
+    """Share of incidents created outside business hours (weekends count as after hours).
+
+    Business hours are ``start_hour``–``end_hour`` on Monday–Friday in time zone ``tz``.
+    Returns one row overall, or one per ``by`` value (e.g. ``by="service"``), with
+    ``incidents``, ``after_hours`` and ``share``.
+
+    Example::
+
+        after_hours_share(df, tz="Europe/Berlin", by="service")
+    """
+    _need(df, "created_at")
+    if not (0 <= start_hour < end_hour <= 24):
+        raise UsageError("need 0 <= start_hour < end_hour <= 24")
+    try:
+        local = df["created_at"].dt.tz_convert(tz)
+    except Exception:  # zoneinfo raises several types for a bad name
+        raise UsageError(f"unknown time zone {tz!r}", hint="e.g. 'UTC', 'Europe/Berlin'") from None
+    hour = local.dt.hour
+    weekend = local.dt.dayofweek >= 5
+    after = (weekend | (hour < start_hour) | (hour >= end_hour)).astype("int64")
+    if by is None:
+        n = len(df)
+        a = int(after.sum())
+        return pd.DataFrame(
+            {"incidents": [n], "after_hours": [a], "share": [round(a / n, 3) if n else 0.0]},
+            index=pd.Index(["all incidents"]),
+        )
+    _need(df, by)
+    keys = df[by].astype("object").where(df[by].notna(), f"(no {by})")
+    g = pd.DataFrame({by: keys, "after": after}).groupby(by, sort=False)["after"]
+    out = pd.DataFrame({"incidents": g.size(), "after_hours": g.sum()})
+    out["share"] = (out["after_hours"] / out["incidents"]).round(3)
+    return out.sort_values("incidents", ascending=False, kind="stable")
+
+
+def open_by_age(df: pd.DataFrame, *, now: Any = None) -> pd.DataFrame:
+    """Open (triggered or acknowledged) incidents by age bucket and status.
+
+    ``now`` defaults to the current time; pass a fixed time for reproducible reports.
+    Rows are the buckets ``< 1h`` … ``> 7d`` (all present, in order), columns the statuses.
+
+    Example::
+
+        open_by_age(df, now="2025-03-01T12:00:00Z")
+    """
+    _need(df, "status", "created_at")
+    ts = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    # Incidents created after `now` are not open yet at that time.
+    open_ = df[df["status"].isin(["triggered", "acknowledged"]) & (df["created_at"] <= ts)]
+    age = ts - open_["created_at"]
+    labels = [label for label, _ in AGE_BINS]
+    edges = [pd.Timedelta.min] + [edge for _, edge in AGE_BINS]
+    bucket = pd.cut(age, bins=pd.Index(edges), labels=labels, right=False)  # type: ignore[arg-type]  # timedelta bins work; the stubs only list numbers
+    table = pd.crosstab(
+        pd.Categorical(bucket, categories=labels, ordered=True),
+        open_["status"].astype("object"),
+        dropna=False,
+    )
+    table = table.reindex(index=labels, columns=["triggered", "acknowledged"], fill_value=0)
+    table.index.name = "age"
+    table.columns.name = None
+    table["open"] = table.sum(axis=1)
+    return table.astype("int64")
