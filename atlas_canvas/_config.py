@@ -321,6 +321,9 @@ class _Validator:
         self.result = _Result()
         self.doc_label = ""
         self._refs_lines: dict[tuple[str, str], int | None] = {}
+        # Line of the key that holds each mapping checked so far: a missing key is reported
+        # there (at `spec:`), not at the mapping's first remaining key.
+        self._key_lines: dict[int, int | None] = {}
 
     # -- helpers
     def error(
@@ -363,7 +366,7 @@ class _Validator:
             if required:
                 raise self.error(
                     f"missing key, expected {expected}",
-                    line=position(container),
+                    line=self._key_lines.get(id(container)) or position(container),
                     key_path=path,
                     hint=hint,
                 )
@@ -376,6 +379,8 @@ class _Validator:
                 key_path=path,
                 hint=hint,
             )
+        if isinstance(value, Mapping):
+            self._key_lines[id(value)] = position(container, key)
         return value
 
     def unknown_keys(self, mapping: Mapping[Any, Any], known: tuple[str, ...], path: str) -> None:
