@@ -8,7 +8,8 @@ Security rules (each one was a jupyter-server-proxy advisory somewhere):
   safety, header policy and secret resolution;
 * Jupyter's credentials (``Authorization``, ``?token=``, ``Cookie``, ``X-XSRFToken``,
   ``_xsrf``) are removed before the routing core sees the request;
-* errors are JSON built by ``json.dumps`` (``{"error": {"code", "message"}}``), never HTML
+* errors are JSON built by ``json.dumps`` (``{"error": {"code", "message"}}``) with ``<``,
+  ``>`` and ``&`` escaped as ``\\u003c``..., served as ``application/json``, never HTML
   with request data echoed into it.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -28,7 +30,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from .._config import AtlasConfig, resolve_config_path
-from .._errors import AtlasError, ConfigError, MethodNotAllowedError, UsageError
+from .._errors import AtlasError, BadPathError, ConfigError, MethodNotAllowedError, UsageError
 from .._routing import PROXY_PREFIX, downstream_headers, match_route
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,6 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from . import AtlasCanvas
 
 __all__ = ["ExtensionState", "handlers", "strip_jupyter_credentials"]
+
+_ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 #: Authorization resource name for jupyter_server's authorizer.
 AUTH_RESOURCE = "atlas-canvas"
@@ -75,6 +79,12 @@ _BLOCKED_RESPONSE_HEADERS = frozenset(
         "date",
     }
 )
+
+
+def _json(value: Any) -> str:
+    """JSON that stays inert even if some client renders it as HTML (request data is echoed
+    in error messages, e.g. an unknown adapter name)."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def strip_jupyter_credentials(
@@ -147,7 +157,7 @@ class _Base(APIHandler):
 
     def write_atlas_error(self, exc: AtlasError) -> None:
         self.set_status(exc.http_status)
-        self.finish(json.dumps(exc.to_dict()))
+        self.finish(_json(exc.to_dict()))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # Tornado errors (403 XSRF, 404, 405...) in the same JSON shape; the message is the
@@ -159,7 +169,7 @@ class _Base(APIHandler):
             message = exc.log_message % exc.args if exc.args else exc.log_message
         self.set_header("Content-Type", "application/json")
         body = {"error": {"code": f"HTTP_{status_code}", "message": message}}
-        self.finish(json.dumps(body))
+        self.finish(_json(body))
 
 
 def _adapter_json(adapter: Any) -> dict[str, Any]:
@@ -183,7 +193,7 @@ class AdaptersHandler(_Base):
         except ConfigError as exc:
             self.set_status(exc.http_status)
             self.finish(
-                json.dumps(
+                _json(
                     {
                         **exc.to_dict(),
                         "adapters": [],
@@ -194,7 +204,7 @@ class AdaptersHandler(_Base):
             )
             return
         self.finish(
-            json.dumps(
+            _json(
                 {
                     "adapters": [_adapter_json(a) for a in cfg.active.values()],
                     "configFile": state.config_path_for_display(),
@@ -224,7 +234,7 @@ class AdaptersHandler(_Base):
             self.write_atlas_error(exc)
             return
         self.set_status(201)
-        self.finish(json.dumps({"adapter": _adapter_json(adapter)}))
+        self.finish(_json({"adapter": _adapter_json(adapter)}))
 
 
 def _parse_add_body(body: Any) -> tuple[str, str, list[str]]:
@@ -265,6 +275,8 @@ class HealthHandler(_Base):
     async def get(self, name: str) -> None:
         state = self.state
         try:
+            if not _ADAPTER_NAME.match(name):
+                raise BadPathError("the adapter name in the path is not valid")
             cfg = state.config()
             adapter = cfg.get(name)
         except AtlasError as exc:
@@ -289,7 +301,7 @@ class HealthHandler(_Base):
         else:
             probe = state.settings.health_paths.get(adapter.name, "").lstrip("/")
             result.update(await _probe(state, adapter.name, probe))
-        self.finish(json.dumps(result))
+        self.finish(_json(result))
 
 
 async def _probe(state: ExtensionState, name: str, path: str) -> dict[str, Any]:
@@ -364,7 +376,7 @@ class ProxyHandler(_Base):
             if route.kind == "list":
                 if method not in ("GET", "HEAD"):
                     raise MethodNotAllowedError(f"{method} is not allowed on {PROXY_PREFIX}")
-                self.finish(json.dumps(state.router.http_apis()))
+                self.finish(_json(state.router.http_apis()))
                 return
             up = state.router.prepare(method, atlas_path, query, headers, route=route)
             resp = await state.sender.send(up, self.request.body or None)

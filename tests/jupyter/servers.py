@@ -53,7 +53,7 @@ def _canary_handler(canary: Canary) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
         def _handle(self) -> None:
@@ -157,7 +157,9 @@ class JupyterProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def jupyter_env(tmp: Path, config_file: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+def jupyter_env(
+    tmp: Path, config_file: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """A clean environment: private config/runtime dirs, the extension enabled explicitly."""
     conf = tmp / "jupyter-config"
     conf.mkdir(exist_ok=True)
