@@ -1,0 +1,95 @@
+"""A local PagerDuty REST API v2 simulator: a deterministic account behind a real-looking API.
+
+It knows nothing of Atlas; point anything that speaks PagerDuty REST at it. Importing this
+package is cheap; the account is generated when an app is created.
+
+In-process (no socket)::
+
+    import httpx
+    from atlas_canvas.simulator import SimulatorConfig, create_app
+
+    app = create_app(SimulatorConfig(seed=7, incidents=3000, token="tok", latency_ms=0,
+                                     rate_limit_per_min=960))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://api.pagerduty.com") as client:
+        r = await client.get("/incidents", params={"limit": 100, "date_range": "all"},
+                             headers={"Authorization": "Token token=tok"})
+
+On a loopback port in a background thread (tests, demos)::
+
+    from atlas_canvas.simulator import running, serve_in_thread
+
+    with running(SimulatorConfig(incidents=500, token="tok")) as base_url:
+        ...                                   # e.g. an Atlas adapter with baseUrl=base_url
+    base_url, stop = serve_in_thread(config)  # the same, without a with-block; call stop()
+
+python-pagerduty (https base URLs only) in-process, through its WSGI transport::
+
+    import httpx2, pagerduty
+    from atlas_canvas.simulator import create_wsgi_app
+
+    client = pagerduty.RestApiV2Client("tok", default_from="<a user's email>",
+                                       transport=httpx2.WSGITransport(app=create_wsgi_app(cfg)))
+
+The account (``generate_account``) is a function of ``(seed, incidents, now, months)`` only:
+pass ``now=`` for byte-identical bodies across runs. Auth: ``Authorization: Token token=<t>``
+or ``Bearer <t>``; ``read_only_token`` answers 403 on writes; an account token needs a
+``From: <user email>`` header on writes (``app.simulator.account.users[0].email`` works).
+Command line: ``mom pagerduty-sim --help``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "DEFAULT_TOKEN",
+    "Account",
+    "Simulator",
+    "SimulatorApp",
+    "SimulatorConfig",
+    "SimulatorWsgiApp",
+    "create_app",
+    "create_wsgi_app",
+    "generate_account",
+    "running",
+    "serve",
+    "serve_in_thread",
+]
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ._app import SimulatorApp, SimulatorWsgiApp, create_app, create_wsgi_app
+    from ._generator import generate_account
+    from ._handler import Simulator
+    from ._model import Account
+    from ._serve import running, serve, serve_in_thread
+    from ._settings import DEFAULT_TOKEN, SimulatorConfig
+
+_LAZY = {
+    "DEFAULT_TOKEN": "._settings",
+    "SimulatorConfig": "._settings",
+    "Account": "._model",
+    "generate_account": "._generator",
+    "Simulator": "._handler",
+    "SimulatorApp": "._app",
+    "SimulatorWsgiApp": "._app",
+    "create_app": "._app",
+    "create_wsgi_app": "._app",
+    "running": "._serve",
+    "serve": "._serve",
+    "serve_in_thread": "._serve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,645 @@
+"""The request handler: auth, rate limit, faults, routing; one plain synchronous call.
+
+Both the ASGI app and the WSGI app (for python-pagerduty's in-process transport) are thin
+shells around :meth:`Simulator.handle`, so they behave identically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import json
+import random
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ._filters import (
+    Page,
+    Params,
+    boolean,
+    first,
+    many,
+    parse_incident_query,
+    parse_include,
+    parse_page,
+    parse_zone,
+)
+from ._generator import generate_account
+from ._model import Account, Incident
+from ._problems import (
+    ApiProblem,
+    access_denied,
+    bad_request,
+    from_required,
+    not_found,
+    rate_limited,
+    unauthorized,
+)
+from ._ratelimit import RateLimiter
+from ._settings import SimulatorConfig
+from ._store import Store, dumps
+from ._timefmt import get_zone, parse_ts
+
+__all__ = ["Reply", "Simulator"]
+
+JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
+BULK_MAX = 250
+_TOKEN_RE = re.compile(r"^Token\s+token=(\S+)$", re.IGNORECASE)
+_BEARER_RE = re.compile(r"^Bearer\s+(\S+)$", re.IGNORECASE)
+_USERS_ME_ACCOUNT_KEY = {
+    "error": "Because this request was made using an account-level access token, we were unable "
+    "to determine the user's identity. Please use a user-level token."
+}
+
+
+@dataclasses.dataclass
+class Reply:
+    """One answer: status, headers (bytes pairs, as ASGI wants them), body.
+
+    ``drop`` asks the server shell to cut the connection after part of the body.
+    """
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    drop: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    kind: str  # "account", "read_only" or "user"
+    user: int  # the acting user for user tokens, else -1
+    bucket: str
+
+
+Handler = Callable[["Simulator", "Call"], Any]
+
+
+@dataclasses.dataclass
+class Call:
+    method: str
+    parts: list[str]
+    params: Params
+    headers: Mapping[str, str]
+    body: bytes
+    who: Identity
+
+
+class Simulator:
+    """A simulated PagerDuty account answering REST requests.
+
+    Example::
+
+        sim = Simulator(SimulatorConfig(seed=7, incidents=300, token="tok"))
+        reply = sim.handle("GET", "/incidents", "limit=1", {"authorization": "Token token=tok"})
+        reply.status  # 200
+    """
+
+    def __init__(self, config: SimulatorConfig, account: Account | None = None) -> None:
+        self.config = config
+        if account is None:
+            account = generate_account(
+                config.seed, config.incidents, now=config.anchor(), months=config.months
+            )
+        self.account = account
+        self.store = Store(config, account)
+        self.limiter = RateLimiter(config.rate_limit_per_min)
+        self._faults = random.Random(config.seed * 31 + 7)
+        self._request_no = 0
+        self._prefix = urlsplit(config.public_url).path.rstrip("/") if config.public_url else ""
+        self._account_zone = get_zone(account.time_zone)
+        tokens: list[tuple[str, Identity]] = [(config.token, Identity("account", -1, "a"))]
+        if config.read_only_token:
+            tokens.append((config.read_only_token, Identity("read_only", -1, "r")))
+        if config.user_token:
+            email = (config.user_token_email or account.users[0].email).lower()
+            if email not in self.store.users_by_email:
+                raise ValueError(f"user_token_email {email!r} is not a user of the account")
+            tokens.append(
+                (config.user_token, Identity("user", self.store.users_by_email[email], "u"))
+            )
+        self._tokens = [(t.encode(), who) for t, who in tokens]
+
+    # -- entry point -----------------------------------------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> Reply:
+        """Answer one request. ``headers`` keys must be lower-case."""
+        headers = headers or {}
+        self._request_no += 1
+        who = self._authenticate(headers.get("authorization", ""))
+        allowed, rate_headers = self.limiter.hit(who.bucket if who else "anonymous")
+        try:
+            if who is None:
+                raise unauthorized()
+            if not allowed:
+                raise rate_limited()
+            if self.config.drop_rate and self._faults.random() < self.config.drop_rate:
+                return Reply(500, [JSON_TYPE, *rate_headers], b'{"incidents":[', drop=True)
+            if self.config.fault_rate and self._faults.random() < self.config.fault_rate:
+                return self._fault(rate_headers)
+            call = Call(method.upper(), self._split(path), _params(query), headers, body, who)
+            status, payload = self._route(call)
+        except ApiProblem as problem:
+            extra = [(k.encode(), v.encode()) for k, v in problem.headers.items()]
+            return Reply(
+                problem.status,
+                [JSON_TYPE, *rate_headers, *extra, (b"x-request-id", self._request_id())],
+                dumps(problem.body),
+            )
+        body_bytes = payload if isinstance(payload, bytes) else dumps(payload)
+        return Reply(status, [JSON_TYPE, *rate_headers], body_bytes)
+
+    def _request_id(self) -> bytes:
+        return f"{self.config.seed & 0xFFFF:04x}{self._request_no:012x}".encode()
+
+    def _fault(self, rate_headers: list[tuple[bytes, bytes]]) -> Reply:
+        status = self._faults.choice((500, 502, 503))
+        if status == 500:
+            body = dumps({"error": {"message": "Internal Server Error", "code": 2000}})
+            return Reply(500, [JSON_TYPE, *rate_headers], body)
+        # Gateways in front of the API answer HTML, not the API's JSON.
+        phrase = "Bad Gateway" if status == 502 else "Service Unavailable"
+        html = f"<html><body><h1>{status} {phrase}</h1></body></html>".encode()
+        return Reply(status, [(b"content-type", b"text/html")], html)
+
+    def _authenticate(self, header: str) -> Identity | None:
+        m = _TOKEN_RE.match(header) or _BEARER_RE.match(header.strip())
+        if not m:
+            return None
+        given = m.group(1).encode()
+        found = None
+        for token, who in self._tokens:
+            # Compare against every token so timing does not tell which one matched.
+            if hmac.compare_digest(given, token):
+                found = who
+        return found
+
+    def _split(self, path: str) -> list[str]:
+        if self._prefix and (path == self._prefix or path.startswith(self._prefix + "/")):
+            path = path[len(self._prefix) :]
+        return [p for p in path.split("/") if p]
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def _route(self, call: Call) -> tuple[int, Any]:
+        parts, method = call.parts, call.method
+        if not parts:
+            raise not_found()
+        head, n = parts[0], len(parts)
+        if head == "incidents":
+            if n == 1:
+                if method == "GET":
+                    return 200, self.list_incidents(call)
+                if method == "PUT":
+                    return 200, self.bulk_update(call)
+                if method == "POST":
+                    return 201, self.create_incident(call)
+            elif n == 2:
+                if method == "GET":
+                    return 200, self.get_incident(call, parts[1])
+                if method == "PUT":
+                    return 200, self.update_incident(call, parts[1])
+            elif n == 3:
+                sub = parts[2]
+                if sub == "log_entries" and method == "GET":
+                    return 200, self.log_entries(call, parts[1])
+                if sub == "alerts" and method == "GET":
+                    return 200, self.alerts(call, parts[1])
+                if sub == "notes" and method == "GET":
+                    return 200, self.notes(call, parts[1])
+                if sub == "notes" and method == "POST":
+                    return 200, self.add_note(call, parts[1])
+            raise not_found()
+        if method != "GET":
+            raise not_found()
+        if head == "users" and n == 2 and parts[1] == "me":
+            return self.users_me(call)
+        lister = _LISTS.get(head)
+        if lister is not None and n == 1:
+            return 200, lister(self, call)
+        detail = _DETAILS.get(head)
+        if detail is not None and n == 2:
+            return 200, detail(self, call, parts[1])
+        raise not_found()
+
+    # -- incidents -------------------------------------------------------------------------
+
+    def list_incidents(self, call: Call) -> bytes:
+        page = parse_page(call.params)
+        q = parse_incident_query(call.params, self.store.clock(), self._account_zone)
+        selected = self.store.select(q)
+        items = selected[page.offset : page.offset + page.limit]
+        if q.zone is None and not q.include:
+            parts = [self.store.incident_json(inc) for inc in items]
+        else:
+            parts = [dumps(self.store.render.incident(inc, q.zone, q.include)) for inc in items]
+        return _page_bytes("incidents", parts, page, len(selected))
+
+    def _incident(self, ident: str) -> Incident:
+        inc = self.store.find_incident(ident)
+        if inc is None:
+            raise not_found()
+        return inc
+
+    def get_incident(self, call: Call, ident: str) -> dict[str, Any]:
+        include = parse_include(call.params, _INCIDENT_DETAIL_INCLUDES)
+        inc = self._incident(ident)
+        zone = parse_zone(call.params)
+        incident = self.store.render.incident(inc, zone, include)
+        if "custom_fields" in include:
+            incident["custom_fields"] = []
+        return {"incident": incident}
+
+    def _writer(self, call: Call) -> tuple[int, Any]:
+        """Check a write's credentials, ``From`` header and JSON body; return (actor, body)."""
+        if call.who.kind == "read_only":
+            raise access_denied("The API key used is read-only and cannot perform writes.")
+        if call.who.kind == "user":
+            actor = call.who.user
+        else:
+            email = call.headers.get("from", "").strip().lower()
+            if not email:
+                raise from_required()
+            if email not in self.store.users_by_email:
+                raise bad_request("Requester User Not Found", code=1008)
+            actor = self.store.users_by_email[email]
+        if "json" not in call.headers.get("content-type", ""):
+            raise bad_request("params must be a Hash")
+        try:
+            body = json.loads(call.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise bad_request("The request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise bad_request("params must be a Hash")
+        return actor, body
+
+    def update_incident(self, call: Call, ident: str) -> dict[str, Any]:
+        actor, body = self._writer(call)
+        inc = self._incident(ident)
+        if "incident" not in body:
+            raise bad_request("Incident is required.", code=2003)
+        self.store.update_incident(inc, body["incident"], actor)
+        return {"incident": self.store.render.incident(inc)}
+
+    def bulk_update(self, call: Call) -> bytes:
+        actor, body = self._writer(call)
+        items = body.get("incidents")
+        if not isinstance(items, list) or not items:
+            raise bad_request("Incidents must be a non-empty list.", code=2003)
+        if len(items) > BULK_MAX:
+            raise ApiProblem(
+                413,
+                {
+                    "error": {
+                        "message": "Request Entity Too Large",
+                        "code": 2001,
+                        "errors": [f"Incidents may contain at most {BULK_MAX} items."],
+                    }
+                },
+            )
+        targets: list[Incident] = []
+        for item in items:
+            ident = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(ident, str):
+                raise bad_request("Each incident must have an id.")
+            targets.append(self._incident(ident))
+        # Validate every change before applying any, so a bad item changes nothing.
+        for inc, item in zip(targets, items, strict=True):
+            self.store.check_update(inc, item)
+        for inc, item in zip(targets, items, strict=True):
+            self.store.update_incident(inc, item, actor)
+        parts = [dumps(self.store.render.incident(inc)) for inc in targets]
+        page = Page(limit=len(parts), offset=0, total=False)
+        return _page_bytes("incidents", parts, page, len(parts))
+
+    def create_incident(self, call: Call) -> dict[str, Any]:
+        actor, body = self._writer(call)
+        inc = self.store.create_incident(body.get("incident"), actor)
+        return {"incident": self.store.render.incident(inc)}
+
+    def log_entries(self, call: Call, ident: str) -> bytes:
+        page = parse_page(call.params)
+        zone = parse_zone(call.params)
+        parse_include(call.params, frozenset({"incidents", "services", "channels", "teams"}))
+        inc = self._incident(ident)
+        entries = self.store.render.log_entries(inc, zone)
+        since, until = first(call.params, "since"), first(call.params, "until")
+        if since or until:
+            try:
+                lo = parse_ts(since, zone or self._account_zone) if since else None
+                hi = parse_ts(until, zone or self._account_zone) if until else None
+            except ValueError:
+                raise bad_request("Since and until must be ISO 8601 dates.", code=2004) from None
+            events = _events_by_id(self.store, inc)
+            entries = [
+                e
+                for e in entries
+                if (lo is None or events[e["id"]] >= lo) and (hi is None or events[e["id"]] < hi)
+            ]
+        if boolean(call.params, "is_overview"):
+            entries = [e for e in entries if e["type"] in _OVERVIEW]
+        return _page_of("log_entries", entries, page)
+
+    def alerts(self, call: Call, ident: str) -> bytes:
+        page = parse_page(call.params)
+        zone = parse_zone(call.params)
+        parse_include(
+            call.params, frozenset({"services", "first_trigger_log_entries", "incidents"})
+        )
+        inc = self._incident(ident)
+        statuses = many(call.params, "statuses")
+        if any(s not in ("triggered", "resolved") for s in statuses):
+            raise bad_request("Statuses must be a list of triggered or resolved.")
+        alerts = self.store.render.alerts(inc, zone)
+        if statuses:
+            alerts = [a for a in alerts if a["status"] in statuses]
+        key = first(call.params, "alert_key")
+        if key:
+            alerts = [a for a in alerts if a["alert_key"] == key]
+        sort = first(call.params, "sort_by")
+        if sort:
+            field, _, direction = sort.partition(":")
+            if field not in ("created_at", "resolved_at") or direction not in ("", "asc", "desc"):
+                raise bad_request("Sort by must be created_at or resolved_at.")
+            alerts.sort(key=lambda a: a["created_at"], reverse=direction == "desc")
+        return _page_of("alerts", alerts, page)
+
+    def notes(self, call: Call, ident: str) -> dict[str, Any]:
+        inc = self._incident(ident)
+        return {"notes": [self.store.render.note(n) for n in inc.notes or ()]}
+
+    def add_note(self, call: Call, ident: str) -> dict[str, Any]:
+        actor, body = self._writer(call)
+        inc = self._incident(ident)
+        note = body.get("note")
+        if not isinstance(note, dict):
+            raise bad_request("Note is required.", code=2003)
+        created = self.store.add_note(inc, note.get("content"), actor)
+        return {"note": self.store.render.note(created)}
+
+    # -- other resources -------------------------------------------------------------------
+
+    def users_me(self, call: Call) -> tuple[int, Any]:
+        if call.who.kind != "user":
+            return 400, _USERS_ME_ACCOUNT_KEY
+        return 200, {"user": self.store.render.user(call.who.user)}
+
+    def list_services(self, call: Call) -> bytes:
+        page = parse_page(call.params)
+        zone = parse_zone(call.params)
+        include = parse_include(
+            call.params,
+            frozenset(
+                {
+                    "escalation_policies",
+                    "teams",
+                    "integrations",
+                    "auto_pause_notifications_parameters",
+                }
+            ),
+        )
+        teams = self._ids(call.params, "team_ids", self.store.teams_by_id)
+        services = [
+            s
+            for s in self.account.services
+            if _query_matches(call.params, s.name) and (teams is None or s.team in teams)
+        ]
+        services = _sorted_by_name(services, first(call.params, "sort_by"))
+        status = self.store.service_status()
+        render = self.store.render
+        out = []
+        for s in services:
+            obj = render.service(s.idx, zone, *status[s.idx])
+            if "escalation_policies" in include:
+                obj["escalation_policy"] = render.escalation_policy(s.escalation_policy)
+            if "teams" in include:
+                obj["teams"] = [render.team(s.team)]
+            out.append(obj)
+        return _page_of("services", out, page)
+
+    def get_service(self, call: Call, ident: str) -> dict[str, Any]:
+        idx = self.store.services_by_id.get(ident)
+        if idx is None:
+            raise not_found()
+        return {
+            "service": self.store.render.service(
+                idx, parse_zone(call.params), *self.store.service_status()[idx]
+            )
+        }
+
+    def list_users(self, call: Call) -> bytes:
+        page = parse_page(call.params)
+        parse_include(
+            call.params, frozenset({"contact_methods", "notification_rules", "teams", "subdomains"})
+        )
+        teams = self._ids(call.params, "team_ids", self.store.teams_by_id)
+        users = [
+            u
+            for u in self.account.users
+            if (_query_matches(call.params, u.name) or _query_matches(call.params, u.email))
+            and (teams is None or any(t in teams for t in u.teams))
+        ]
+        users.sort(key=lambda u: u.name.lower())
+        return _page_of("users", [self.store.render.user(u.idx) for u in users], page)
+
+    def get_user(self, call: Call, ident: str) -> dict[str, Any]:
+        idx = self.store.users_by_id.get(ident)
+        if idx is None:
+            raise not_found()
+        return {"user": self.store.render.user(idx)}
+
+    def list_teams(self, call: Call) -> bytes:
+        page = parse_page(call.params)
+        teams = [t for t in self.account.teams if _query_matches(call.params, t.name)]
+        teams.sort(key=lambda t: t.name.lower())
+        return _page_of("teams", [self.store.render.team(t.idx) for t in teams], page)
+
+    def get_team(self, call: Call, ident: str) -> dict[str, Any]:
+        idx = self.store.teams_by_id.get(ident)
+        if idx is None:
+            raise not_found()
+        return {"team": self.store.render.team(idx)}
+
+    def list_escalation_policies(self, call: Call) -> bytes:
+        page = parse_page(call.params)
+        parse_include(
+            call.params,
+            frozenset({"services", "teams", "targets", "escalation_rule_assignment_strategies"}),
+        )
+        teams = self._ids(call.params, "team_ids", self.store.teams_by_id)
+        users = self._ids(call.params, "user_ids", self.store.users_by_id)
+        a = self.account
+        policies = [
+            p
+            for p in a.escalation_policies
+            if _query_matches(call.params, p.name)
+            and (teams is None or p.team in teams)
+            and (
+                users is None
+                or any(u in users for _, _, s in p.rules for u in a.schedules[s].users)
+            )
+        ]
+        policies = _sorted_by_name(policies, first(call.params, "sort_by"))
+        out = [self.store.render.escalation_policy(p.idx) for p in policies]
+        return _page_of("escalation_policies", out, page)
+
+    def get_escalation_policy(self, call: Call, ident: str) -> dict[str, Any]:
+        idx = self.store.eps_by_id.get(ident)
+        if idx is None:
+            raise not_found()
+        return {"escalation_policy": self.store.render.escalation_policy(idx)}
+
+    def list_priorities(self, call: Call) -> bytes:
+        page = parse_page(call.params)
+        return _page_of("priorities", list(self.store.render.priority_objs), page)
+
+    def list_oncalls(self, call: Call) -> bytes:
+        """On-calls of every escalation level, for now or for a ``since``/``until`` range."""
+        page = parse_page(call.params)
+        zone = parse_zone(call.params)
+        include = parse_include(
+            call.params, frozenset({"escalation_policies", "users", "schedules"})
+        )
+        users = self._ids(call.params, "user_ids", self.store.users_by_id)
+        eps = self._ids(call.params, "escalation_policy_ids", self.store.eps_by_id)
+        sched_ids = {s.id: s.idx for s in self.account.schedules}
+        schedules = self._ids(call.params, "schedule_ids", sched_ids)
+        now = self.store.clock()
+        since_raw, until_raw = first(call.params, "since"), first(call.params, "until")
+        try:
+            since = parse_ts(since_raw, zone or self._account_zone) if since_raw else now
+            until = parse_ts(until_raw, zone or self._account_zone) if until_raw else since
+        except ValueError:
+            raise bad_request("Since and until must be ISO 8601 dates.", code=2004) from None
+        if until < since or until - since > 90 * 86400:
+            raise bad_request("The range must be at most 90 days and until after since.", code=2005)
+        earliest = boolean(call.params, "earliest")
+        a = self.account
+        render = self.store.render
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[int, int, int]] = set()
+        for p in a.escalation_policies:
+            if eps is not None and p.idx not in eps:
+                continue
+            for level, (_, _, sched) in enumerate(p.rules, 1):
+                if schedules is not None and sched not in schedules:
+                    continue
+                at = since
+                while True:
+                    user = a.on_call(p.idx, level, at)
+                    key = (p.idx, level, user)
+                    if (users is None or user in users) and not (earliest and key in seen):
+                        seen.add(key)
+                        obj = render.oncall(p.idx, level, at, zone)
+                        if "users" in include:
+                            obj["user"] = render.user(user, zone)
+                        if "escalation_policies" in include:
+                            obj["escalation_policy"] = render.escalation_policy(p.idx)
+                        out.append(obj)
+                    at = a.shift_bounds(sched, at)[1]
+                    if at > until:
+                        break
+        return _page_of("oncalls", out, page)
+
+    def _ids(self, params: Params, name: str, index: Mapping[str, int]) -> set[int] | None:
+        values = many(params, name)
+        if not values:
+            return None
+        return {index[v] for v in values if v in index}
+
+
+_LISTS: dict[str, Callable[[Simulator, Call], Any]] = {
+    "services": Simulator.list_services,
+    "users": Simulator.list_users,
+    "teams": Simulator.list_teams,
+    "escalation_policies": Simulator.list_escalation_policies,
+    "priorities": Simulator.list_priorities,
+    "oncalls": Simulator.list_oncalls,
+}
+_DETAILS: dict[str, Callable[[Simulator, Call, str], Any]] = {
+    "services": Simulator.get_service,
+    "users": Simulator.get_user,
+    "teams": Simulator.get_team,
+    "escalation_policies": Simulator.get_escalation_policy,
+}
+_INCIDENT_DETAIL_INCLUDES = frozenset(
+    {
+        "acknowledgers",
+        "agents",
+        "assignees",
+        "conference_bridge",
+        "custom_fields",
+        "escalation_policies",
+        "first_trigger_log_entries",
+        "priorities",
+        "services",
+        "teams",
+        "users",
+    }
+)
+_OVERVIEW = frozenset(
+    {
+        "trigger_log_entry",
+        "acknowledge_log_entry",
+        "resolve_log_entry",
+        "escalate_log_entry",
+        "assign_log_entry",
+        "annotate_log_entry",
+        "unacknowledge_log_entry",
+    }
+)
+
+
+def _params(query: str) -> Params:
+    return parse_qs(query, keep_blank_values=True) if query else {}
+
+
+def _query_matches(params: Params, name: str) -> bool:
+    q = first(params, "query")
+    return not q or q.lower() in name.lower()
+
+
+def _sorted_by_name(items: list[Any], sort_by: str | None) -> list[Any]:
+    if sort_by not in (None, "", "name", "name:asc", "name:desc"):
+        raise bad_request("Sort by must be name, name:asc or name:desc.")
+    return sorted(items, key=lambda x: x.name.lower(), reverse=sort_by == "name:desc")
+
+
+def _events_by_id(store: Store, inc: Incident) -> dict[str, int]:
+    from ._render import timeline
+
+    events = inc.history if inc.history is not None else timeline(store.account, inc)
+    return {e.id: e.at for e in events}
+
+
+def _page_bytes(key: str, parts: list[bytes], page: Page, total: int) -> bytes:
+    more = page.offset + len(parts) < total
+    return b"".join(
+        (
+            b'{"',
+            key.encode(),
+            b'":[',
+            b",".join(parts),
+            b'],"limit":%d,"offset":%d,"total":%s,"more":%s}'
+            % (
+                page.limit,
+                page.offset,
+                str(total).encode() if page.total else b"null",
+                b"true" if more else b"false",
+            ),
+        )
+    )
+
+
+def _page_of(key: str, items: list[Any], page: Page) -> bytes:
+    window = items[page.offset : page.offset + page.limit]
+    return _page_bytes(key, [dumps(x) for x in window], page, len(items))
