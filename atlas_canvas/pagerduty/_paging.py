@@ -48,6 +48,7 @@ __all__ = [
     "PAGING_CAP",
     "FetchStats",
     "IncidentQuery",
+    "explain_error",
     "fetch_incident_records",
     "parse_time",
 ]
@@ -372,70 +373,13 @@ class _Pager:
             return data
 
     async def _error(self, r: Response) -> AtlasError:
-        err = r.error() or UpstreamError(f"unexpected status {r.status}")
-        if isinstance(err, NoMatchingInstanceError):
-            try:
-                names = [
-                    a["name"]
-                    for a in await list_adapters(
-                        config=self.config, base_url=self.base_url, transport=self.transport
-                    )
-                    if "name" in a
-                ]
-            except AtlasError:
-                names = []
-            close = difflib.get_close_matches(self.q.adapter, names, n=1)
-            if close:
-                return NoMatchingInstanceError(
-                    err.message, hint=f"did you mean '{close[0]}'? {err.hint or ''}".strip()
-                )
-            return err
-        if isinstance(err, (MissingAccessTokenError, InvalidAccessTokenError)):
-            return type(err)(
-                err.message,
-                hint="set ATLAS_ACCESS_TOKEN to the token the Atlas server printed at start",
-            )
-        if r.status == 401:
-            variables, base = self._adapter_details()
-            var_text = " or ".join(variables) if variables else "the variable in its headers"
-            return HTTPStatusError(
-                f"PagerDuty rejected the credentials of adapter '{self.q.adapter}' (401)",
-                status=401,
-                hint=f"check the token variable {var_text} and the region: "
-                f"the adapter's baseUrl is {base or 'unknown'}; US accounts use "
-                "https://api.pagerduty.com, EU accounts https://api.eu.pagerduty.com",
-            )
-        if r.status == 403:
-            assert isinstance(err, AtlasError)
-            return HTTPStatusError(
-                err.message,
-                status=403,
-                hint="the token is valid but not allowed to do this (read-only key or scope)",
-            )
-        return err
-
-    def _adapter_details(self) -> tuple[list[str], str | None]:
-        if self.base_url or os.environ.get("ATLAS_URL") or self.transport is not None:
-            cfg = self.config if hasattr(self.config, "adapters") else None
-        else:
-            try:
-                from .._config import load_config
-                from .._fetch import _config_path
-
-                cfg = (
-                    self.config
-                    if hasattr(self.config, "adapters")
-                    else load_config(_config_path(self.config))
-                )
-            except AtlasError:
-                cfg = None
-        if cfg is None:
-            return [], None
-        try:
-            adapter = cfg.get(self.q.adapter)
-        except AtlasError:
-            return [], None
-        return list(adapter.secret_variables), adapter.base_url
+        return await explain_error(
+            r,
+            adapter=self.q.adapter,
+            config=self.config,
+            base_url=self.base_url,
+            transport=self.transport,
+        )
 
     # -- windows -------------------------------------------------------------------------------
 
@@ -616,6 +560,80 @@ class _Pager:
             )
         )
         return [chunk for chunks in results for chunk in chunks]
+
+
+async def explain_error(
+    r: Response,
+    *,
+    adapter: str,
+    config: Any = None,
+    base_url: str | None = None,
+    transport: Any = None,
+) -> AtlasError:
+    """The :class:`AtlasError` for a failed PagerDuty answer, with the fix in its hint."""
+    err = r.error() or UpstreamError(f"unexpected status {r.status}")
+    if isinstance(err, NoMatchingInstanceError):
+        try:
+            listed = await list_adapters(config=config, base_url=base_url, transport=transport)
+            names = [a["name"] for a in listed if "name" in a]
+        except AtlasError:
+            names = []
+        close = difflib.get_close_matches(adapter, names, n=1)
+        if close:
+            return NoMatchingInstanceError(
+                err.message, hint=f"did you mean '{close[0]}'? {err.hint or ''}".strip()
+            )
+        return err
+    if isinstance(err, (MissingAccessTokenError, InvalidAccessTokenError)):
+        return type(err)(
+            err.message,
+            hint="set ATLAS_ACCESS_TOKEN to the token the Atlas server printed at start",
+        )
+    if r.status == 401:
+        variables, base = _adapter_details(adapter, config, base_url, transport)
+        var_text = " or ".join(variables) if variables else "the variable in its headers"
+        return HTTPStatusError(
+            f"PagerDuty rejected the credentials of adapter '{adapter}' (401)",
+            status=401,
+            hint=f"check the token variable {var_text} and the region: "
+            f"the adapter's baseUrl is {base or 'unknown'}; US accounts use "
+            "https://api.pagerduty.com, EU accounts https://api.eu.pagerduty.com",
+        )
+    if r.status == 403:
+        return HTTPStatusError(
+            err.message,
+            status=403,
+            hint="the token is valid but not allowed to do this (read-only key or scope)",
+        )
+    if r.status == 400 and "From" in err.message:
+        return HTTPStatusError(
+            err.message,
+            status=400,
+            hint="set PAGERDUTY_FROM to the email of a PagerDuty user, or pass from_email=",
+        )
+    return err
+
+
+def _adapter_details(
+    adapter: str, config: Any, base_url: str | None, transport: Any
+) -> tuple[list[str], str | None]:
+    if base_url or os.environ.get("ATLAS_URL") or transport is not None:
+        cfg = config if hasattr(config, "adapters") else None
+    else:
+        try:
+            from .._config import load_config
+            from .._fetch import _config_path
+
+            cfg = config if hasattr(config, "adapters") else load_config(_config_path(config))
+        except AtlasError:
+            cfg = None
+    if cfg is None:
+        return [], None
+    try:
+        found = cfg.get(adapter)
+    except AtlasError:
+        return [], None
+    return list(found.secret_variables), found.base_url
 
 
 def _reset_seconds(r: Response) -> float | None:
