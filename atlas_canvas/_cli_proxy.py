@@ -131,6 +131,7 @@ def run(
       mom atlas run -f atlas.yml
       mom curl --base-url http://127.0.0.1:8082 /v1/apis/http/pagerduty/incidents
     """
+    from ._accesslog import BatchedLineWriter
     from ._config import load_config, resolve_config_path
     from ._routing import Router
     from ._server import AtlasApp, ServerOptions, run_server
@@ -171,7 +172,7 @@ def run(
             token=token,
             sender=AiohttpSender(connect_timeout=connect_timeout, read_timeout=read_timeout),
             max_body_size=max_body_size,
-            log_requests=access_log,
+            access_writer=BatchedLineWriter(sys.stderr) if access_log else None,
         )
 
     adapters = ", ".join(f"{a.name} -> {a.base_url}" for a in cfg.http_adapters) or "none"

@@ -42,8 +42,9 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from ._accesslog import logging_writer
 from ._errors import (
     AtlasError,
     InvalidAccessTokenError,
@@ -105,7 +106,7 @@ class AtlasApp:
         token: str,
         sender: AiohttpSender | None = None,
         max_body_size: int = DEFAULT_MAX_BODY,
-        log_requests: bool = True,
+        access_writer: Callable[[str], None] | Literal["logging"] | None = "logging",
     ) -> None:
         if not token:
             raise ValueError("the Atlas server needs a non-empty access token")
@@ -113,7 +114,9 @@ class AtlasApp:
         self._token = token.encode("utf-8")
         self.sender = sender or AiohttpSender()
         self.max_body_size = max_body_size
-        self.log_requests = log_requests
+        # None: no access log; default: the `atlas_canvas.access` logger; the CLI passes a
+        # BatchedLineWriter (much cheaper per line, see _accesslog.py).
+        self._access = logging_writer(access_log) if access_writer == "logging" else access_writer
 
     # -- auth -------------------------------------------------------------------------
     def check_token(self, values: list[str]) -> None:
@@ -184,16 +187,11 @@ class AtlasApp:
                 status=exc.http_status, body=exc.to_json_bytes(), content_type=_JSON
             )
         finally:
-            if self.log_requests:
-                access_log.info(
-                    '%s "%s %s %s" %d upstream=%s %.1fms',
-                    request.remote or "-",
-                    method,
-                    adapter,
-                    logged_path,
-                    status,
-                    upstream_status if upstream_status is not None else "-",
-                    (time.perf_counter() - start) * 1000.0,
+            if self._access is not None:
+                self._access(
+                    f'{request.remote or "-"} "{method} {adapter} {logged_path}" {status} '
+                    f"upstream={upstream_status if upstream_status is not None else '-'} "
+                    f"{(time.perf_counter() - start) * 1000.0:.1f}ms"
                 )
 
     async def _proxy(self, request: web.BaseRequest, up: Any) -> tuple[web.StreamResponse, int]:
