@@ -36,3 +36,48 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+
+# ---- JupyterLab extension (labextension/ -> atlas_canvas/labextension/) and browser ----
+# Rebuilt only when its sources are newer than the build; needs Node 20 (jlpm comes with
+# the venv). Without Node an existing build is used as is. The core package file pins the
+# build to the JupyterLab installed in the venv (no network lookup of @jupyterlab/core-meta).
+LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/*.css labextension/style/*.js) \
+	labextension/package.json labextension/tsconfig.json labextension/yarn.lock labextension/.yarnrc.yml
+LABEXT_OUT := atlas_canvas/labextension/package.json
+LABEXT_LINK := $(VENV)/.labextension-stamp
+
+.PHONY: labextension browser-deps
+
+$(LABEXT_OUT): $(LABEXT_SRC) | $(STAMP)
+	@if ! command -v node >/dev/null 2>&1; then \
+		if [ -f $(LABEXT_OUT) ]; then echo "labextension: Node not found, using the existing build"; \
+		else echo "labextension: Node 20 is needed to build labextension/ (apt-get install nodejs)" >&2; exit 1; fi; \
+	else \
+		set -e; export PATH="$(abspath $(BIN)):$$PATH"; cd labextension; \
+		jlpm install; \
+		jlpm build:lib; \
+		jupyter-builder build --core-package-file \
+			"$$(python -c 'import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), "staging", "package.json"))')" .; \
+		touch ../$(LABEXT_OUT); \
+	fi
+
+# Editable installs get the build linked into the venv (wheels carry a copy instead).
+$(LABEXT_LINK): $(LABEXT_OUT)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter-builder develop --overwrite . >/dev/null
+	touch $(LABEXT_LINK)
+
+labextension: $(LABEXT_LINK)
+
+venv: labextension
+
+# The browser tests drive Debian's chromium (Playwright cannot download a browser here).
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "browser tests need /usr/bin/chromium: run 'sudo apt-get install -y chromium'" >&2; \
+	fi
+
+pytest: browser-deps
