@@ -204,7 +204,7 @@ class Renderer:
             "resolved_at": ts(inc.resolved_at) if inc.resolved_at else None,
             "resolve_reason": None,
             "alert_grouping": {
-                "grouping_type": "intelligent" if service.noisy else "time",
+                "grouping_type": "advanced" if service.noisy else "basic",
                 "started_at": ts(inc.created_at),
                 "ended_at": ts(inc.resolved_at) if inc.resolved_at else None,
                 "alert_grouping_active": inc.status != "resolved",
@@ -435,7 +435,6 @@ class Renderer:
             "support_hours": None,
             "scheduled_actions": [],
             "alert_creation": "create_alerts_and_incidents",
-            "alert_grouping_parameters": {"type": "intelligent" if s.noisy else "time"},
         }
 
     def oncall(self, ep: int, level: int, at: int, zone: dt.tzinfo | None = None) -> JSON:
