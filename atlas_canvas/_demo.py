@@ -598,6 +598,7 @@ def _run(
     base_env.pop(TOKEN_VARIABLE, None)
 
     sim_env = dict(base_env)
+    sim_env["PAGERDUTY_SIM_TOKEN"] = sim_token  # not on the command line, where `ps` shows it
     children.append(
         Child(
             "PagerDuty simulator",
@@ -605,7 +606,6 @@ def _run(
                 sys.executable, "-m", "atlas_canvas", "pagerduty-sim",
                 "--host", LOOPBACK, "--port", str(sim_port),
                 "--seed", str(options.seed), "--incidents", str(options.incidents),
-                "--token", sim_token,
             ],
             sim_env,
             logs / "simulator.log",
