@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Options pass through, e.g. `make demo DEMO_ARGS="--no-browser --port 8899"`.
 demo: venv
-	$(BIN)/mom demo
+	$(BIN)/mom demo $(DEMO_ARGS)
 
 lint: venv
 	$(BIN)/ruff check atlas_canvas tests benchmarks
