@@ -25,7 +25,9 @@ from atlas_canvas.simulator import SimulatorWsgiApp
 
 from .conftest import USER_TOKEN, from_header
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "pagerduty-rest-openapiv3.json"
+SPEC_PATH = (
+    Path(__file__).resolve().parents[3] / "shared" / "reference" / "pagerduty-rest-openapiv3.json"
+)
 
 # (schema, property) pairs the real API sends as null but the file does not mark nullable
 # (reference notes §3.2 and §8; doc 06-Types: "any field ... can contain the value null").
@@ -96,9 +98,7 @@ def patched_spec() -> dict[str, Any]:
             if not isinstance(op, dict):
                 continue
             for response in op.get("responses", {}).values():
-                items = (
-                    response.get("content", {}).get("application/json", {}).get("schema", {})
-                )
+                items = response.get("content", {}).get("application/json", {}).get("schema", {})
                 for part in items.get("allOf", []):
                     entries = part.get("properties", {}).get("log_entries")
                     if entries and "oneOf" in entries.get("items", {}):
@@ -122,8 +122,17 @@ def validator_for(path: str, method: str, status: str) -> jsonschema.protocols.V
     resource = referencing.Resource.from_contents(spec, default_specification=DRAFT7)
     registry = referencing.Registry().with_resource("urn:pagerduty", resource)
     pointer = "/".join(
-        ["#", "paths", path.replace("~", "~0").replace("/", "~1"), method, "responses", status,
-         "content", "application~1json", "schema"]
+        [
+            "#",
+            "paths",
+            path.replace("~", "~0").replace("/", "~1"),
+            method,
+            "responses",
+            status,
+            "content",
+            "application~1json",
+            "schema",
+        ]
     )
     cls = jsonschema.validators.validator_for({}, default=jsonschema.Draft7Validator)
     return cls({"$ref": f"urn:pagerduty{pointer}"}, registry=registry)
@@ -133,9 +142,7 @@ def check(response: httpx.Response, path: str, method: str = "get", status: str 
     assert response.status_code == int(status), response.text
     body = response.json()
     errors = sorted(validator_for(path, method, status).iter_errors(body), key=str)
-    assert not errors, "\n".join(
-        f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors[:5]
-    )
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors[:5])
     return body
 
 
@@ -160,9 +167,16 @@ def test_spec_is_present_and_patched() -> None:
             "date_range": "all",
             "limit": 40,
             "include[]": [
-                "acknowledgers", "agents", "assignees", "conference_bridge",
-                "escalation_policies", "first_trigger_log_entries", "priorities", "services",
-                "teams", "users",
+                "acknowledgers",
+                "agents",
+                "assignees",
+                "conference_bridge",
+                "escalation_policies",
+                "first_trigger_log_entries",
+                "priorities",
+                "services",
+                "teams",
+                "users",
             ],
             "statuses[]": ["acknowledged", "resolved"],
         },
@@ -243,16 +257,25 @@ def test_writes_conform(api: httpx.Client, app: SimulatorWsgiApp) -> None:
     check(r, "/incidents/{id}", "put")
     r = api.put(
         "/incidents",
-        json={"incidents": [{"id": i.id, "type": "incident_reference", "status": "resolved"}
-                            for i in incidents[-3:]]},
+        json={
+            "incidents": [
+                {"id": i.id, "type": "incident_reference", "status": "resolved"}
+                for i in incidents[-3:]
+            ]
+        },
         headers=frm,
     )
     check(r, "/incidents", "put")
     service = app.simulator.account.services[0]
     r = api.post(
         "/incidents",
-        json={"incident": {"type": "incident", "title": "Disk full on db-7",
-                           "service": {"id": service.id, "type": "service_reference"}}},
+        json={
+            "incident": {
+                "type": "incident",
+                "title": "Disk full on db-7",
+                "service": {"id": service.id, "type": "service_reference"},
+            }
+        },
         headers=frm,
     )
     check(r, "/incidents", "post", "201")
