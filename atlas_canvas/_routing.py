@@ -24,7 +24,8 @@ The path after the adapter name is checked **raw, still percent-encoded**, and r
 * an empty segment (``//``) anywhere but a final trailing slash;
 * an encoded slash or backslash at any decoding level (``%2f``, ``%5c``, ``%252f``): an
   encoded slash is decoded into a separator by many servers, so its meaning is ambiguous;
-* a control character (``%00``-``%1f``, ``%7f``, raw CR/LF/TAB) at any decoding level;
+* a control character (``%00``-``%1f``, ``%7f``, raw CR/LF/TAB) at any decoding level, or
+  an overlong UTF-8 byte (``%C0``/``%C1``, as in ``%C0%AE`` for ``.``);
 * a raw character outside RFC 3986 ``pchar`` (space, ``\\``, ``"``, ``<``, ``>``, ``{``,
   ``|``, ``#``, non-ASCII, ...), a raw ``@``, or a malformed ``%`` escape;
 * a first segment that looks like a URL scheme (``http:``, ``javascript:``), i.e. an
@@ -177,6 +178,9 @@ def _check_decoded(segment: str, index: int) -> None:
                 raise _bad(f"segment {index} holds an encoded backslash (%5C)")
             if not _CONTROL_BYTES.isdisjoint(level):
                 raise _bad(f"segment {index} holds an encoded control character")
+            if b"\xc0" in level or b"\xc1" in level:
+                # Bytes only found in overlong UTF-8 (%C0%AE is '.'): a classic traversal.
+                raise _bad(f"segment {index} holds an overlong UTF-8 sequence")
         bare = level.split(b";", 1)[0]
         if level and not level.strip(b". "):
             raise _bad(f"segment {index} is made only of dots or spaces (a dot segment)")

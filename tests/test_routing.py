@@ -1,0 +1,267 @@
+"""The routing core: route matching, URL safety, header policy, Router (pure, no sockets)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from atlas_canvas._config import parse_config
+from atlas_canvas._errors import (
+    BadPathError,
+    ConfigError,
+    MissingSecretError,
+    NoMatchingInstanceError,
+    RouteNotFoundError,
+    UnsupportedAdapterError,
+)
+from atlas_canvas._routing import (
+    Router,
+    build_upstream_url,
+    downstream_headers,
+    match_route,
+    upstream_headers,
+)
+from tests.conftest import PLANTED_SECRET
+from tests.proxy_fakes import HOSTILE_PATHS, PD_AUTH, config_yaml
+
+BASE = "http://127.0.0.1:18001/base"
+CANARY = "127.0.0.1:18002"
+
+
+@pytest.fixture(autouse=True)
+def _secret(planted_secret: str) -> None:
+    """Every test runs with the planted secret set, so any leak would show it."""
+
+
+def _router(**adapters: str) -> Router:
+    adapters = adapters or {"pd": BASE}
+    cfg = parse_config(config_yaml(adapters, headers={"pd": PD_AUTH}))
+    return Router(cfg)
+
+
+@pytest.mark.parametrize("target", HOSTILE_PATHS)
+def test_hostile_paths_are_refused(target: str, planted_secret: str) -> None:
+    raw = "/v1/apis/http/" + target.replace("{canary}", CANARY)
+    path, _, query = raw.partition("?")
+    with pytest.raises(BadPathError) as info:
+        _router().prepare("GET", path, query, [])
+    assert info.value.http_status == 400
+    assert planted_secret not in str(info.value)
+
+
+def test_there_are_at_least_40_hostile_paths() -> None:
+    assert len(set(HOSTILE_PATHS)) >= 40
+
+
+@pytest.mark.parametrize(
+    ("rest", "expected"),
+    [
+        ("", BASE),
+        ("/", BASE + "/"),
+        ("/incidents", BASE + "/incidents"),
+        ("/users/:id/projects", BASE + "/users/:id/projects"),
+        ("/a%20b", BASE + "/a%20b"),
+        ("/a%2Bb/a+b", BASE + "/a%2Bb/a+b"),
+        ("/%C3%A9t%C3%A9", BASE + "/%C3%A9t%C3%A9"),
+        ("/users/a%40b.com", BASE + "/users/a%40b.com"),
+        ("/a.b/c..d/.hidden/x.", BASE + "/a.b/c..d/.hidden/x."),
+        ("/a;b=c", BASE + "/a;b=c"),
+        ("/~user", BASE + "/~user"),
+        ("/a%2520b", BASE + "/a%2520b"),
+        ("/v1/query:search", BASE + "/v1/query:search"),
+        ("/a!$&'()*+,=", BASE + "/a!$&'()*+,="),
+        ("/3.0/", BASE + "/3.0/"),
+    ],
+)
+def test_legit_paths_pass_through_unchanged(rest: str, expected: str) -> None:
+    assert build_upstream_url(BASE, rest) == expected
+
+
+def test_base_url_trailing_slash_and_root_base() -> None:
+    assert build_upstream_url("https://api.x.com/api/", "/users") == "https://api.x.com/api/users"
+    assert build_upstream_url("https://api.x.com", "/users") == "https://api.x.com/users"
+    assert build_upstream_url("https://api.x.com", "") == "https://api.x.com"
+    assert build_upstream_url("https://api.x.com:8443/v4", "/a") == "https://api.x.com:8443/v4/a"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "statuses[]=triggered&statuses[]=acknowledged",
+        "statuses%5B%5D=a&statuses%5B%5D=b&statuses%5B%5D=a",
+        "a=1&a=1&a=2&b=&c",
+        "q=%C3%A9+x%20y&since=2026-01-01T00:00:00%2B01:00",
+        "x=a/b?c:d@e",
+    ],
+)
+def test_query_string_is_passed_byte_for_byte(query: str) -> None:
+    up = _router().prepare("GET", "/v1/apis/http/pd/incidents", query, [])
+    assert up.url == f"{BASE}/incidents?{query}"
+
+
+@pytest.mark.parametrize("query", ["a=1\r\nX: y", "a=b c", "a=1#frag", "a=\x00", "a=é"])
+def test_bad_query_strings_are_refused(query: str) -> None:
+    with pytest.raises(BadPathError):
+        _router().prepare("GET", "/v1/apis/http/pd/x", query, [])
+
+
+def test_match_route() -> None:
+    assert match_route("/healthcheck").kind == "health"
+    assert match_route("/v1/apis/http").kind == "list"
+    assert match_route("/v1/apis/http/").kind == "list"
+    r = match_route("/v1/apis/http/pagerduty/incidents/P1")
+    assert (r.kind, r.adapter, r.rest) == ("proxy", "pagerduty", "/incidents/P1")
+    assert match_route("/v1/apis/http/linear").rest == ""
+    for bad in ("/", "/v1/apis/httpx/pd", "/v1/apis/aws/x", "/healthcheck/", "/v1/apis/../apis"):
+        with pytest.raises(RouteNotFoundError):
+            match_route(bad)
+
+
+def test_header_policy_adapter_wins_and_private_headers_dropped() -> None:
+    caller = [
+        ("Accept", "application/json"),
+        ("Content-Type", "application/json"),
+        ("From", "ops@example.com"),
+        ("X-Custom", "1"),
+        ("authorization", "Token token=caller"),
+        ("AUTHORIZATION", "Token token=caller2"),
+        ("Atlas-Accesstoken", "tok"),
+        ("atlas-accesstoken", "tok2"),
+        ("Cookie", "session=1"),
+        ("Host", "evil.example"),
+        ("Content-Length", "999"),
+        ("Connection", "keep-alive, X-Custom-Hop"),
+        ("X-Custom-Hop", "x"),
+        ("Keep-Alive", "timeout=5"),
+        ("Proxy-Authorization", "Basic x"),
+        ("Proxy-Connection", "keep-alive"),
+        ("TE", "trailers"),
+        ("Trailer", "X"),
+        ("Transfer-Encoding", "chunked"),
+        ("Upgrade", "websocket"),
+        ("Expect", "100-continue"),
+    ]
+    out = upstream_headers(caller, [("Authorization", "Token token=adapter")])
+    assert out == [
+        ("Accept", "application/json"),
+        ("Content-Type", "application/json"),
+        ("From", "ops@example.com"),
+        ("X-Custom", "1"),
+        ("Authorization", "Token token=adapter"),
+    ]
+
+
+def test_caller_authorization_passes_when_adapter_sets_none() -> None:
+    out = upstream_headers([("Authorization", "Bearer mine")], [("X-Api-Key", "k")])
+    assert out == [("Authorization", "Bearer mine"), ("X-Api-Key", "k")]
+
+
+def test_response_hop_by_hop_headers_removed() -> None:
+    up = [
+        ("Content-Type", "application/json"),
+        ("Connection", "close, X-Hop"),
+        ("X-Hop", "1"),
+        ("Keep-Alive", "timeout=5"),
+        ("Transfer-Encoding", "chunked"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+        ("Content-Length", "10"),
+        ("Retry-After", "3"),
+    ]
+    assert downstream_headers(up) == [
+        ("Content-Type", "application/json"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+        ("Content-Length", "10"),
+        ("Retry-After", "3"),
+    ]
+
+
+def test_secrets_resolved_at_send_time_and_never_in_repr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    router = _router()
+    monkeypatch.setenv("PAGERDUTY_ACCOUNT_TOKEN", "first")
+    assert ("Authorization", "Token token=first") in router.prepare(
+        "GET", "/v1/apis/http/pd/x", "", []
+    ).headers
+    monkeypatch.setenv("PAGERDUTY_ACCOUNT_TOKEN", PLANTED_SECRET)
+    up = router.prepare("GET", "/v1/apis/http/pd/x", "", [("Accept", "*/*")])
+    assert ("Authorization", f"Token token={PLANTED_SECRET}") in up.headers
+    assert PLANTED_SECRET not in repr(up)
+    assert "Authorization" in repr(up)
+
+
+def test_missing_secret_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PAGERDUTY_ACCOUNT_TOKEN", raising=False)
+    with pytest.raises(MissingSecretError) as info:
+        _router().prepare("GET", "/v1/apis/http/pd/x", "", [])
+    assert info.value.http_status == 500
+    assert "PAGERDUTY_ACCOUNT_TOKEN" in str(info.value)
+    assert "'pd'" in str(info.value)
+
+
+def test_secret_with_line_break_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAGERDUTY_ACCOUNT_TOKEN", PLANTED_SECRET + "\n")
+    with pytest.raises(ConfigError) as info:
+        _router().prepare("GET", "/v1/apis/http/pd/x", "", [])
+    assert "PAGERDUTY_ACCOUNT_TOKEN" in str(info.value)
+    assert PLANTED_SECRET not in str(info.value)
+
+
+def test_unknown_adapter_lists_known_names(planted_secret: str) -> None:
+    router = _router(pd=BASE, github="https://api.github.com")
+    with pytest.raises(NoMatchingInstanceError) as info:
+        router.prepare("GET", "/v1/apis/http/nope/x", "", [])
+    assert info.value.http_status == 404
+    assert "github" in str(info.value) and "pd" in str(info.value)
+
+
+def test_non_http_adapter_is_not_supported(planted_secret: str) -> None:
+    text = config_yaml({"pd": BASE}).replace(
+        "spec:\n  apiAdapters:\n",
+        "spec:\n  apiAdapters:\n  - adapterRef:\n      apiVersion: moment.dev/adapters/v1alpha1\n"
+        "      kind: Postgres\n      name: db\n",
+    ) + (
+        "---\napiVersion: moment.dev/adapters/v1alpha1\nkind: Postgres\nmetadata:\n  name: db\n"
+        "spec:\n  profiles:\n  - name: main\n    databaseUrl: postgres://x\n"
+    )
+    router = Router(parse_config(text))
+    with pytest.raises(UnsupportedAdapterError):
+        router.prepare("GET", "/v1/apis/http/db/x", "", [])
+    assert [a["name"] for a in router.http_apis()] == ["pd"]
+
+
+def test_http_apis_lists_no_header_values(planted_secret: str) -> None:
+    apis = _router().http_apis()
+    assert apis == [{"kind": "HTTP", "name": "pd", "baseUrl": BASE}]
+    assert "token" not in repr(apis).lower()
+
+
+def test_router_auto_reload_and_failed_reload_keeps_old(tmp_path: Path) -> None:
+    path = tmp_path / "atlas.yml"
+    path.write_text(config_yaml({"pd": BASE}))
+    router = Router(config_path=path, auto_reload=True)
+    assert [a["name"] for a in router.http_apis()] == ["pd"]
+    path.write_text(config_yaml({"pd": BASE, "gh": "https://api.github.com"}))
+    future = time.time() + 5
+    os.utime(path, (future, future))
+    assert [a["name"] for a in router.http_apis()] == ["pd", "gh"]
+    path.write_text("kind: Atlas\nspec: [\n")
+    with pytest.raises(ConfigError):
+        router.reload()
+    # The failed reload kept the previous config.
+    static = Router(config_path=path)
+    with pytest.raises(ConfigError):
+        static.http_apis()
+    assert router._config is not None and len(router._config.http_adapters) == 2
+
+
+def test_router_needs_a_config() -> None:
+    with pytest.raises(ValueError):
+        Router()
