@@ -32,8 +32,10 @@ __all__ = [
     "mtta_mttr",
     "noisiest_services",
     "open_by_age",
+    "per_day_chart",
     "resolve",
     "resolve_async",
+    "weekly_chart",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -47,6 +49,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     )
     from ._analytics import after_hours_share, mtta_mttr, noisiest_services, open_by_age
     from ._api import fetch_incidents, incidents
+    from ._charts import per_day as per_day_chart
+    from ._charts import weekly as weekly_chart
     from ._dashboard import IncidentDashboard, dashboard
     from ._display import IncidentTable
     from ._frame import COLUMNS, incidents_frame
@@ -69,6 +73,8 @@ _LAZY = {
     "mtta_mttr": "._analytics",
     "noisiest_services": "._analytics",
     "open_by_age": "._analytics",
+    "per_day_chart": "._charts:per_day",
+    "weekly_chart": "._charts:weekly",
     "resolve": "._actions",
     "resolve_async": "._actions",
 }
@@ -78,7 +84,8 @@ def __getattr__(name: str) -> Any:
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'atlas_canvas.pagerduty' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name, __name__), name)
+    module_name, _, attr = module_name.partition(":")
+    value = getattr(importlib.import_module(module_name, __name__), attr or name)
     globals()[name] = value
     return value
 

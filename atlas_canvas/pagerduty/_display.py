@@ -25,8 +25,6 @@ from typing import Any
 
 import pandas as pd
 
-from ._frame import is_incidents_frame
-
 __all__ = ["MIME_TYPE", "IncidentTable", "incidents_bundle"]
 
 MIME_TYPE = "application/vnd.atlas.pagerduty.incidents+json"
@@ -231,16 +229,3 @@ class IncidentTable:
 
     def __repr__(self) -> str:
         return str(incidents_bundle(self.df, limit=self.limit)["text/plain"])
-
-
-def frame_formatter(limit_getter: Any) -> Any:
-    """An IPython mimebundle formatter for incidents frames (``None`` for other frames)."""
-
-    def fmt(
-        obj: Any, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
-    ) -> dict[str, Any] | None:
-        if not is_incidents_frame(obj):
-            return None
-        return incidents_bundle(obj, limit=int(limit_getter()))
-
-    return fmt

@@ -1,0 +1,474 @@
+"""The incidents dashboard: ipywidgets over a loaded incidents frame.
+
+Filters (status, urgency, service, team, created-date range, title search) re-filter the frame
+already in memory, never refetching; tiles (open, triggered, MTTA, MTTR); a Vega-Lite chart of
+incidents per day by urgency; a paginated, escaped table linking to PagerDuty; acknowledge /
+resolve of selected incidents with a confirmation step; a refresh button that refetches with
+the original query. Errors are shown inside the dashboard, never raised out of a callback.
+
+Only one page of rows is rendered at a time, so 50,000 incidents stay responsive.
+
+nbval note: nothing is written to an ``Output`` widget with ``with out:`` at construction; the
+chart is set through ``Output.outputs`` (widget state), which saved notebooks ignore.
+
+Example::
+
+    from atlas_canvas import pagerduty
+    board = pagerduty.dashboard(since="30d")          # fetch, then show
+    board = pagerduty.dashboard(df)                   # or over a frame you already have
+    board
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from .._errors import AtlasError
+from ._actions import acknowledge, resolve
+from ._charts import MIME_VEGALITE, per_day
+from ._display import _fmt_td, _safe_url
+from ._frame import empty_frame
+
+__all__ = ["IncidentDashboard", "dashboard"]
+
+_STATUS_COLOURS = {"triggered": "#d0021b", "acknowledged": "#f5a623", "resolved": "#417505"}
+
+
+def _tile(label: str, value: str, colour: str = "#333") -> str:
+    return (
+        "<div style='border:1px solid #ddd;border-radius:6px;padding:6px 14px;min-width:110px'>"
+        f"<div style='font-size:11px;color:#666'>{html.escape(label)}</div>"
+        f"<div style='font-size:22px;font-weight:600;color:{colour}'>{html.escape(value)}</div>"
+        "</div>"
+    )
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None or pd.isna(value) else str(value)
+
+
+def _secs(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value.total_seconds())
+
+
+class IncidentDashboard:
+    """Interactive view of an incidents frame (see the module docstring).
+
+    ``loader`` (used by Refresh) returns a fresh frame; ``actor(action, ids)`` performs
+    ``"acknowledged"``/``"resolved"`` (defaults call :func:`acknowledge` / :func:`resolve`
+    through the same adapter).
+    """
+
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        *,
+        loader: Callable[[], pd.DataFrame] | None = None,
+        actor: Callable[[str, list[str]], Any] | None = None,
+        page_size: int = 25,
+        error: str | None = None,
+    ) -> None:
+        self.page_size = max(1, int(page_size))
+        self.page = 0
+        self._loader = loader
+        self._actor = actor
+        self._pending: tuple[str, list[str]] | None = None
+        self._building = False
+        lay = w.Layout
+
+        self.status_w = w.SelectMultiple(
+            options=["triggered", "acknowledged", "resolved"], rows=3, description="status"
+        )
+        self.urgency_w = w.SelectMultiple(options=["high", "low"], rows=2, description="urgency")
+        self.service_w = w.SelectMultiple(options=[], rows=4, description="service")
+        self.team_w = w.SelectMultiple(options=[], rows=4, description="team")
+        self.since_w = w.DatePicker(description="from")
+        self.until_w = w.DatePicker(description="to")
+        self.search_w = w.Text(
+            description="search", placeholder="title contains…", continuous_update=False
+        )
+        self.clear_w = w.Button(description="Clear filters", icon="times")
+        self.refresh_w = w.Button(description="Refresh", icon="refresh", disabled=loader is None)
+        self.tiles_w = w.HTML()
+        self.chart_w = w.Output(layout=lay(width="100%"))
+        self.table_w = w.HTML()
+        self.prev_w = w.Button(description="◀ prev", layout=lay(width="90px"))
+        self.next_w = w.Button(description="next ▶", layout=lay(width="90px"))
+        self.page_w = w.HTML()
+        self.select_w = w.SelectMultiple(
+            options=[], rows=6, description="select", layout=lay(width="100%")
+        )
+        self.ack_w = w.Button(description="Acknowledge", button_style="warning")
+        self.resolve_w = w.Button(description="Resolve", button_style="success")
+        self.confirm_text_w = w.HTML()
+        self.confirm_w = w.Button(description="Confirm", button_style="danger")
+        self.cancel_w = w.Button(description="Cancel")
+        self.confirm_box = w.HBox(
+            [self.confirm_text_w, self.confirm_w, self.cancel_w],
+            layout=lay(display="none"),
+        )
+        self.message_w = w.HTML()
+
+        filters = w.VBox(
+            [
+                w.HBox([self.status_w, self.urgency_w, self.service_w, self.team_w]),
+                w.HBox([self.since_w, self.until_w, self.search_w, self.clear_w, self.refresh_w]),
+            ]
+        )
+        self.widget = w.VBox(
+            [
+                filters,
+                self.message_w,
+                self.tiles_w,
+                self.chart_w,
+                w.HBox([self.prev_w, self.next_w, self.page_w]),
+                self.table_w,
+                self.select_w,
+                w.HBox([self.ack_w, self.resolve_w]),
+                self.confirm_box,
+            ]
+        )
+
+        for ctl in (
+            self.status_w,
+            self.urgency_w,
+            self.service_w,
+            self.team_w,
+            self.since_w,
+            self.until_w,
+            self.search_w,
+        ):
+            ctl.observe(self._on_filter, names="value")
+        self.clear_w.on_click(self._guard(self._clear))
+        self.refresh_w.on_click(self._guard(self._refresh))
+        self.prev_w.on_click(self._guard(lambda _b: self._turn(-1)))
+        self.next_w.on_click(self._guard(lambda _b: self._turn(+1)))
+        self.ack_w.on_click(self._guard(lambda _b: self._ask("acknowledged")))
+        self.resolve_w.on_click(self._guard(lambda _b: self._ask("resolved")))
+        self.confirm_w.on_click(self._guard(self._confirm))
+        self.cancel_w.on_click(self._guard(lambda _b: self._hide_confirm()))
+
+        self.set_frame(df)
+        if error:
+            self.show_error(error)
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def set_frame(self, df: pd.DataFrame) -> None:
+        """Replace the loaded frame (keeps filter selections that still exist)."""
+        self.df = df.sort_values("created_at", ascending=False, kind="stable")
+        self._team_sets = self.df["teams"].map(frozenset) if len(self.df) else None
+        services = sorted({str(s) for s in self.df["service"].dropna().unique()})
+        teams = sorted({t for ts in self.df["teams"] for t in ts}) if len(self.df) else []
+        self._building = True
+        try:
+            self.service_w.value = tuple(v for v in self.service_w.value if v in services)
+            self.service_w.options = services
+            self.team_w.value = tuple(v for v in self.team_w.value if v in teams)
+            self.team_w.options = teams
+        finally:
+            self._building = False
+        self.page = 0
+        self.update()
+
+    def filtered(self) -> pd.DataFrame:
+        """The loaded frame with the current filters applied (newest first)."""
+        df = self.df
+        mask = pd.Series(True, index=df.index)
+        if self.status_w.value:
+            mask &= df["status"].isin(self.status_w.value)
+        if self.urgency_w.value:
+            mask &= df["urgency"].isin(self.urgency_w.value)
+        if self.service_w.value:
+            mask &= df["service"].isin(self.service_w.value).fillna(False).astype(bool)
+        if self.team_w.value and self._team_sets is not None:
+            wanted = frozenset(self.team_w.value)
+            mask &= self._team_sets.map(lambda ts: not wanted.isdisjoint(ts)).astype(bool)
+        start: date | None = self.since_w.value
+        end: date | None = self.until_w.value
+        if start is not None:
+            mask &= df["created_at"] >= pd.Timestamp(start, tz="UTC")
+        if end is not None:
+            mask &= df["created_at"] < pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
+        text = self.search_w.value.strip()
+        if text:
+            mask &= (
+                df["title"].str.contains(text, case=False, regex=False).fillna(False).astype(bool)
+            )
+        return df[mask]
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def update(self) -> None:
+        view = self.filtered()
+        self._view = view
+        pages = max(1, -(-len(view) // self.page_size))
+        self.page = min(max(self.page, 0), pages - 1)
+        self._render_tiles(view)
+        self._render_chart(view)
+        self._render_page(view, pages)
+
+    def _render_tiles(self, view: pd.DataFrame) -> None:
+        status = view["status"]
+        open_n = int(status.isin(["triggered", "acknowledged"]).sum())
+        trig = int((status == "triggered").sum())
+        mtta: Any = view["time_to_ack"].mean()
+        mttr: Any = view["time_to_resolve"].mean()
+        tiles = [
+            _tile("incidents", f"{len(view):,}"),
+            _tile("open", f"{open_n:,}", _STATUS_COLOURS["acknowledged"]),
+            _tile("triggered", f"{trig:,}", _STATUS_COLOURS["triggered"]),
+            _tile("MTTA", _fmt_td(None if pd.isna(mtta) else mtta.total_seconds()) or "–"),
+            _tile("MTTR", _fmt_td(None if pd.isna(mttr) else mttr.total_seconds()) or "–"),
+        ]
+        self.tiles_w.value = f"<div style='display:flex;gap:8px'>{''.join(tiles)}</div>"
+
+    def _render_chart(self, view: pd.DataFrame) -> None:
+        chart = per_day(view)
+        # Widget state, not display messages: safe at a notebook cell's top level (nbval).
+        self.chart_w.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {MIME_VEGALITE: chart.spec, "text/plain": chart.summary},
+                "metadata": {},
+            },
+        )
+
+    def _render_page(self, view: pd.DataFrame, pages: int) -> None:
+        start = self.page * self.page_size
+        rows = view.iloc[start : start + self.page_size]
+        e = html.escape
+        body = []
+        options = []
+        records: list[dict[Any, Any]] = rows.to_dict(orient="records")  # one page only
+        for rec in records:
+            num = _cell(rec["incident_number"]) or "?"
+            url = _safe_url(rec["html_url"])
+            link = (
+                f"<a href='{e(url, quote=True)}' target='_blank' rel='noopener'>#{e(num)}</a>"
+                if url
+                else f"#{e(num)}"
+            )
+            status = _cell(rec["status"])
+            title = _cell(rec["title"])
+            created_at = rec["created_at"]
+            created = "" if pd.isna(created_at) else created_at.strftime("%Y-%m-%d %H:%M")
+            tta = _secs(rec["time_to_ack"])
+            ttr = _secs(rec["time_to_resolve"])
+            body.append(
+                f"<tr><td>{link}</td><td>{e(title)}</td>"
+                f"<td style='color:{_STATUS_COLOURS.get(status, '#000')}'>{e(status)}</td>"
+                f"<td>{e(_cell(rec['urgency']))}</td>"
+                f"<td>{e(_cell(rec['service']))}</td>"
+                f"<td>{e(created)}</td><td>{e(_fmt_td(tta))}</td><td>{e(_fmt_td(ttr))}</td></tr>"
+            )
+            short = title if len(title) <= 70 else title[:69] + "…"
+            options.append((f"#{num} [{status}] {short}", str(rec["id"])))
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in (
+                "#",
+                "title",
+                "status",
+                "urgency",
+                "service",
+                "created (UTC)",
+                "to ack",
+                "to resolve",
+            )
+        )
+        self.table_w.value = (
+            f"<table class='dataframe'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>"
+            if body
+            else "<div>No incidents match the filters.</div>"
+        )
+        first = start + 1 if len(view) else 0
+        self.page_w.value = (
+            f"&nbsp;rows {first:,}–{start + len(rows):,} of {len(view):,} "
+            f"(page {self.page + 1} of {pages})"
+        )
+        self.prev_w.disabled = self.page == 0
+        self.next_w.disabled = self.page >= pages - 1
+        self.select_w.value = ()
+        self.select_w.options = options
+
+    def show_error(self, message: str) -> None:
+        self.message_w.value = (
+            f"<div style='color:#d0021b'>⚠ {html.escape(message)}</div>" if message else ""
+        )
+
+    def show_info(self, message: str) -> None:
+        self.message_w.value = f"<div style='color:#417505'>{html.escape(message)}</div>"
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _guard(self, fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        # A callback's exception would vanish into the kernel log; show it here instead.
+        def run(arg: Any) -> None:
+            try:
+                fn(arg)
+            except AtlasError as exc:
+                self.show_error(str(exc))
+            except Exception as exc:
+                self.show_error(f"{type(exc).__name__}: {exc}")
+
+        return run
+
+    def _on_filter(self, _change: dict[str, Any]) -> None:
+        if self._building:
+            return
+        self.page = 0
+        self._guard(lambda _x: self.update())(None)
+
+    def _clear(self, _b: Any) -> None:
+        self._building = True
+        try:
+            for ctl in (self.status_w, self.urgency_w, self.service_w, self.team_w):
+                ctl.value = ()
+            self.since_w.value = None
+            self.until_w.value = None
+            self.search_w.value = ""
+        finally:
+            self._building = False
+        self.page = 0
+        self.update()
+
+    def _turn(self, step: int) -> None:
+        self.page += step
+        self.update()
+
+    def _refresh(self, _b: Any) -> None:
+        if self._loader is None:
+            self.show_error("this dashboard was built from a frame; nothing to refresh from")
+            return
+        self.show_info("refreshing…")
+        self.set_frame(self._loader())
+        self.show_info(f"refreshed: {len(self.df):,} incidents")
+
+    def _ask(self, action: str) -> None:
+        ids = list(self.select_w.value)
+        if not ids:
+            self.show_error("select incidents in the list first")
+            return
+        self._pending = (action, ids)
+        verb = "Acknowledge" if action == "acknowledged" else "Resolve"
+        n = len(ids)
+        self.confirm_text_w.value = f"<b>{verb} {n} incident{'s' if n != 1 else ''}?</b>&nbsp;"
+        self.confirm_box.layout.display = "flex"
+
+    def _hide_confirm(self) -> None:
+        self._pending = None
+        self.confirm_box.layout.display = "none"
+
+    def _confirm(self, _b: Any) -> None:
+        if self._pending is None:
+            return
+        action, ids = self._pending
+        self._hide_confirm()
+        if self._actor is None:
+            self.show_error("no adapter to act through")
+            return
+        self._actor(action, ids)
+        # Reflect the change at once; Refresh fetches the authoritative state.
+        mask = self.df["id"].isin(ids)
+        self.df.loc[mask, "status"] = action
+        if action == "acknowledged":
+            now = pd.Timestamp.now(tz="UTC")
+            no_ack = mask & self.df["acknowledged_at"].isna()
+            self.df.loc[no_ack, "acknowledged_at"] = now
+        self.update()
+        self.show_info(f"{action} {len(ids)} incident{'s' if len(ids) != 1 else ''}")
+
+    # -- display -------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        view = getattr(self, "_view", self.df)
+        return (
+            f"IncidentDashboard: {len(view):,} of {len(self.df):,} incidents shown "
+            f"(adapter {self.df.attrs.get('adapter') or 'none'})"
+        )
+
+    def _repr_mimebundle_(
+        self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_())  # widget-view + text/plain
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+
+def dashboard(
+    source: str | pd.DataFrame = "pagerduty",
+    *,
+    statuses: Any = None,
+    urgencies: Any = None,
+    service_ids: Any = None,
+    team_ids: Any = None,
+    since: Any = None,
+    until: Any = None,
+    date_range: str | None = None,
+    progress: bool = True,
+    page_size: int = 25,
+    from_email: str | None = None,
+    config: Any = None,
+    base_url: str | None = None,
+    transport: Any = None,
+) -> IncidentDashboard:
+    """The incidents dashboard, over a fetch (adapter name) or a frame you already have.
+
+    A fetch error does not raise: the dashboard opens empty with the error shown, and Refresh
+    retries.
+
+    Example::
+
+        dashboard("pagerduty", statuses="triggered,acknowledged", since="14d")
+        dashboard(df)
+    """
+    from ._api import incidents
+
+    if isinstance(source, pd.DataFrame):
+        frame = source
+        adapter = str(frame.attrs.get("adapter") or "pagerduty")
+        query = dict(frame.attrs.get("query") or {})
+        query.pop("adapter", None)
+        fetch_args: dict[str, Any] | None = query if frame.attrs.get("query") else None
+    else:
+        adapter = source
+        frame = None
+        fetch_args = {
+            "statuses": statuses,
+            "urgencies": urgencies,
+            "service_ids": service_ids,
+            "team_ids": team_ids,
+            "since": since,
+            "until": until,
+            "date_range": date_range,
+        }
+    conn = {"config": config, "base_url": base_url, "transport": transport}
+
+    loader: Callable[[], pd.DataFrame] | None = None
+    if fetch_args is not None:
+        args = {k: v for k, v in fetch_args.items() if v not in (None, [], ())}
+
+        def loader() -> pd.DataFrame:
+            return incidents(adapter, progress=progress, **args, **conn)
+
+    def actor(action: str, ids: list[str]) -> Any:
+        fn = acknowledge if action == "acknowledged" else resolve
+        return fn(ids, adapter=adapter, from_email=from_email, **conn)
+
+    error = None
+    if frame is None:
+        assert loader is not None
+        try:
+            frame = loader()
+        except AtlasError as exc:
+            frame = empty_frame(adapter=adapter)
+            error = str(exc)
+    return IncidentDashboard(frame, loader=loader, actor=actor, page_size=page_size, error=error)
