@@ -181,7 +181,7 @@ def recording_server(name: str = "upstream") -> Iterator[tuple[str, Recorder]]:
     rec = Recorder()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec, name))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", rec
