@@ -197,7 +197,8 @@ def parse_incident_query(params: Params, now: int, account_zone: dt.tzinfo | Non
         except ValueError:
             raise bad_request("Since and until must be ISO 8601 dates.", code=2004) from None
         if since is None and until is None:
-            until = now
+            # Bounds are [since, until): one second past "now" keeps this second's incidents.
+            until = now + 1
             since = add_months(now, -1)
         elif until is None:
             assert since is not None

@@ -588,4 +588,36 @@ def _incidents(
             inc.notes = notes
             inc.updated_at = max(inc.updated_at, notes[-1].created_at)
         result.append(inc)
+    _keep_some_open(account, result)
     return result
+
+
+def _keep_some_open(account: Account, incidents: list[Incident]) -> None:
+    """Make sure a few of the newest incidents are still open, whatever the account size.
+
+    Large accounts get open incidents from the age-based fates above; a small one spreads
+    few incidents over the span, so its newest would otherwise all be long resolved.
+    """
+    quota = min(len(incidents), max(3, len(incidents) // 250))
+    open_now = sum(1 for i in incidents if i.status != "resolved")
+    triggered = any(i.status == "triggered" for i in incidents)
+    for inc in reversed(incidents):
+        if open_now >= quota:
+            return
+        if inc.status != "resolved":
+            continue
+        inc.resolved_at, inc.resolved_by = 0, -1
+        if not triggered:
+            # Nobody has picked the newest one up yet.
+            inc.ack_at, inc.ack_by, inc.notes = 0, -1, None
+            triggered = True
+        if inc.ack_at:
+            inc.status = "acknowledged"
+            inc.assignees = (inc.ack_by,)
+        else:
+            inc.status = "triggered"
+            ep = account.services[inc.service].escalation_policy
+            inc.assignees = (account.on_call(ep, inc.level, inc.created_at),)
+        last_note = inc.notes[-1].created_at if inc.notes else 0
+        inc.updated_at = max(inc.created_at, inc.ack_at, inc.escalated_at, last_note)
+        open_now += 1
