@@ -140,7 +140,7 @@ def add_http_adapter_cmd(
     new_text = add_http_adapter_text(
         text, name=adapter_name, base_url=base_url, headers=parsed, filename=str(path)
     )
-    write_atomic(path, new_text)
+    write_atomic(path, new_text, expect=text)
     click.echo(f"added HTTP adapter '{adapter_name}' ({base_url}) to {path}")
     cfg = parse_config(new_text, str(path))
     adapter = cfg.get(adapter_name)
@@ -168,7 +168,7 @@ def remove_adapter_cmd(file: str | None, adapter_name: str) -> None:
     path = _config_path(file)
     text = read_config_text(path)
     new_text = remove_adapter_text(text, name=adapter_name, filename=str(path))
-    write_atomic(path, new_text)
+    write_atomic(path, new_text, expect=text)
     click.echo(f"removed adapter '{adapter_name}' from {path}")
 
 

@@ -205,13 +205,28 @@ def _load_scalar(text: str) -> Any:
     return loaded.get("k") if isinstance(loaded, dict) else None
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+def write_atomic(path: str | os.PathLike[str], text: str, *, expect: str | None = None) -> None:
     """Replace ``path`` with ``text`` atomically, keeping the file's permission bits.
 
     The text goes to a temporary file in the same directory, is flushed and fsynced, then
-    renamed over ``path``; a reader sees the old or the new file, never half of one.
+    renamed over ``path``; a reader sees the old or the new file, never half of one. A
+    symlink is followed, so the file it points to is replaced, not the link. With
+    ``expect``, the write is refused if the file no longer holds exactly that text (someone
+    else edited it meanwhile).
+
+    Example::
+
+        write_atomic("atlas.yml", new_text, expect=old_text)
     """
     target = Path(path)
+    if target.is_symlink():
+        target = target.resolve()
+    if expect is not None and read_config_text(target) != expect:
+        raise ConfigError(
+            "the file changed while it was being edited; nothing was written",
+            file=str(path),
+            hint="run the command again",
+        )
     try:
         mode = stat.S_IMODE(target.stat().st_mode)
     except FileNotFoundError:

@@ -450,3 +450,43 @@ def test_write_atomic_new_file_uses_umask(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+def test_write_atomic_follows_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "real.yml"
+    real.write_text("old\n")
+    link = tmp_path / "atlas.yml"
+    link.symlink_to(real)
+    write_atomic(link, "new\n", expect="old\n")
+    assert link.is_symlink()
+    assert real.read_text() == "new\n"
+
+
+def test_write_atomic_refuses_concurrent_change(tmp_path: Path) -> None:
+    target = tmp_path / "atlas.yml"
+    target.write_text("changed by someone else\n")
+    with pytest.raises(ConfigError, match="changed while it was being edited"):
+        write_atomic(target, "mine\n", expect="what I read\n")
+    assert target.read_text() == "changed by someone else\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=configs(), data=st.data())
+def test_remove_existing_adapter_only_removes(text: str, data: st.DataObject) -> None:
+    before = parse_config(text, environ={})
+    names = sorted({a.name for a in before.adapters} | {n for _, n in before.adapter_refs})
+    if not names:
+        return
+    name = data.draw(st.sampled_from(names))
+    new = remove_adapter_text(text, name=name)
+    after = parse_config(new, environ={})
+    assert [a.name for a in after.adapters] == [a.name for a in before.adapters if a.name != name]
+    assert after.adapter_refs == tuple(r for r in before.adapter_refs if r[1] != name)
+    if len(after.adapter_refs) == len(before.adapter_refs) - 1 and after.adapter_refs:
+        # Nothing but removed lines: the reverse of the diff only adds.
+        eol = "\r\n" if "\r\n" in text else "\n"
+
+        def ended(t: str) -> str:
+            return t if t.endswith("\n") else t + eol
+
+        only_added_lines(ended(new), ended(text))
