@@ -15,6 +15,26 @@ Public shape (other modules rely on it)::
     adapter.resolved_headers(environ=None)  # [(name, value)], raises MissingSecretError
     cfg.warnings                            # tuple[str]: unknown keys, unset ${{ VAR }}s
     resolve_config_path(explicit=None)      # -f / ATLAS_CONFIG / ./atlas.yml
+    parse_config(text, filename, environ=None)  # same, from text; environ for the warnings
+
+Validation policy (every document is checked; the first error is raised):
+
+* errors (``ConfigError``, exit 2): malformed YAML; a duplicate key (at the line of the
+  second occurrence); a document that is not a mapping; a missing or unknown ``kind``;
+  a wrong ``apiVersion``; a missing/invalid ``metadata.name`` (adapter names are URL
+  segments: letters, digits, ``.``, ``_``, ``-``); zero or two ``kind: Atlas`` documents;
+  two adapter documents with the same name; an HTTP document without a valid ``baseUrl``
+  (http/https, a host, no query, fragment or user:password); ``headers`` that are not a
+  list of ``{name, value}`` with a token name, a one-line string value and well-formed
+  ``${{ VAR }}`` templates; the same header twice; an ``adapterRef`` without
+  apiVersion/kind/name or listed twice.
+* warnings (``cfg.warnings``, the file still loads): unknown keys (kept, never dropped);
+  an ``adapterRef`` with no matching document and a document no ``adapterRef`` lists (both
+  simply inactive, as the interface defines "active"); ``${{ VAR }}`` used by an active
+  HTTP adapter but not set in the environment (the name only, never a value).
+
+Messages read ``file:line: document N (KIND 'name'): key.path: got <value>, expected
+<what> (how to fix)``. Header values are described, never quoted: they may be literal secrets.
 """
 
 from __future__ import annotations
