@@ -304,6 +304,13 @@ def _remote_base(base_url: str | None) -> str | None:
     return url.rstrip("/") if url else None
 
 
+def _access_token() -> str | None:
+    # Same rule as `mom curl`: ATLAS_ACCESS_TOKEN, else the file `mom atlas run` stored.
+    from ._tokens import client_token
+
+    return client_token()
+
+
 def _limits() -> httpx.Limits:
     import httpx
 
@@ -352,7 +359,7 @@ async def _client_for(
                 mode="remote",
             )
             pool[key] = entry
-        token = os.environ.get("ATLAS_ACCESS_TOKEN", "")
+        token = _access_token()
         entry.secrets = (token,) if token else ()
         return entry
 
@@ -455,6 +462,17 @@ def _merge_init(init: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> dict[
     return merged
 
 
+def _looks_like_json(text: str) -> bool:
+    stripped = text.lstrip()
+    if not stripped or stripped[0] not in "{[":
+        return False
+    try:
+        _json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _build_request_args(path: str, opts: dict[str, Any]) -> dict[str, Any]:
     method = str(opts.get("method") or "GET").upper()
     if method not in _METHODS:
@@ -482,6 +500,10 @@ def _build_request_args(path: str, opts: dict[str, Any]) -> dict[str, Any]:
             if not any(k.lower() == "content-type" for k in headers):
                 headers["Content-Type"] = "application/json"
         if isinstance(body, str):
+            # Unlike browsers (text/plain), a body that is JSON text is labelled as JSON: the
+            # APIs behind Atlas (PagerDuty included) refuse JSON sent as text/plain.
+            if not any(k.lower() == "content-type" for k in headers) and _looks_like_json(body):
+                headers["Content-Type"] = "application/json"
             body = body.encode()
         if not isinstance(body, (bytes, bytearray)):
             raise UsageError(f"body must be str, bytes, dict or list, got {type(body).__name__}")
@@ -536,7 +558,7 @@ async def atlasProxyFetch(  # camelCase on purpose: mirrors JavaScript's fetch
     args = _build_request_args(path, opts)
     entry = await _client_for(config=config, base_url=base_url, transport=transport)
     if entry.mode == "remote":
-        token = os.environ.get("ATLAS_ACCESS_TOKEN")
+        token = _access_token()
         if token:
             args["headers"][ACCESS_TOKEN_HEADER] = token
     try:
