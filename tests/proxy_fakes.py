@@ -86,7 +86,8 @@ def _handler(rec: Recorder, name: str) -> type[BaseHTTPRequestHandler]:
             for k, v in extra:
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
         def handle_one(self) -> None:
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
