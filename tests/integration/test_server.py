@@ -85,7 +85,7 @@ def test_absolute_form_request_target_never_reaches_the_named_host(
     fakes: tuple[str, Recorder, str, Recorder],
     clean: tuple[Recorder, Recorder],
 ) -> None:
-    up, canary = clean
+    _up, canary = clean
     status, _ = raw_request(atlas.url, fakes[2] + "/x", {"Atlas-Accesstoken": TOKEN})
     assert status >= 400
     raw_request(atlas.url, fakes[2] + "/v1/apis/http/pd/ok", {"Atlas-Accesstoken": TOKEN})
