@@ -199,16 +199,16 @@ def parse_incident_query(params: Params, now: int, account_zone: dt.tzinfo | Non
         if since is None and until is None:
             # Bounds are [since, until): one second past "now" keeps this second's incidents.
             until = now + 1
-            since = add_months(now, -1)
+            since = add_months(now, -1, read_zone)
         elif until is None:
             assert since is not None
-            until = add_months(since, 1)
+            until = add_months(since, 1, read_zone)
         elif since is None:
-            since = add_months(until, -1)
+            since = add_months(until, -1, read_zone)
         assert since is not None and until is not None
         if until < since:
             raise bad_request("Until must be after since.", code=2005)
-        if until > add_months(since, 6):
+        if until > add_months(since, 6, read_zone):
             raise range_too_long()
     incident_key = first(params, "incident_key")
     return IncidentQuery(

@@ -521,7 +521,7 @@ def _incidents(
         elif age < 7 * 86400:
             fate = "acknowledged" if roll < 0.03 else "resolved"
         else:
-            fate = "acknowledged" if roll < 0.002 else "resolved"
+            fate = "acknowledged" if roll < 0.001 else "resolved"
 
         acked = fate == "acknowledged" or (
             fate == "resolved" and rng.random() < (0.88 if urgency == "high" else 0.45)

@@ -53,6 +53,8 @@ class SimulatorConfig:
     fault_rate: float = 0.0
     #: Probability that a request's connection is dropped mid-response.
     drop_rate: float = 0.0
+    #: Budget of the per-incident JSON cache (MB); pages of cached incidents are a join.
+    render_cache_mb: int = 64
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int):
@@ -83,6 +85,8 @@ class SimulatorConfig:
             raise ValueError("now must be timezone-aware (e.g. datetime(..., tzinfo=timezone.utc))")
         if not 1 <= self.months <= 60:
             raise ValueError(f"months must be between 1 and 60, got {self.months!r}")
+        if not isinstance(self.render_cache_mb, int) or self.render_cache_mb < 0:
+            raise ValueError(f"render_cache_mb must be a non-negative integer: {self.render_cache_mb!r}")
         for name in ("fault_rate", "drop_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

@@ -40,9 +40,7 @@ class Store:
         store.select(query)   # -> list of Incident, filtered and sorted
     """
 
-    def __init__(
-        self, config: SimulatorConfig, account: Account, cache_bytes: int = 64 << 20
-    ) -> None:
+    def __init__(self, config: SimulatorConfig, account: Account) -> None:
         self.config = config
         self.account = account
         self.render = Renderer(account, config.api_base, config.web_base)
@@ -58,7 +56,7 @@ class Store:
         self.priorities_by_name = {p.name.lower(): p.idx for p in account.priorities}
         self._json: dict[int, bytes] = {}
         self._json_size = 0
-        self._cache_budget = cache_bytes
+        self._cache_budget = config.render_cache_mb << 20
         self._selections: dict[tuple[object, ...], list[Incident]] = {}
         self._frozen = int(config.now.timestamp()) if config.now is not None else None
         # Ids made by writes come from their own generator so replaying the same writes

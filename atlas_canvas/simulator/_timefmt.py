@@ -65,11 +65,16 @@ def parse_ts(text: str, zone: dt.tzinfo | None = None) -> int:
     return calendar.timegm(parsed.utctimetuple())
 
 
-def add_months(epoch: int, months: int) -> int:
-    """``epoch`` moved by whole calendar months (day clamped to the month's end), in UTC."""
-    d = dt.datetime.fromtimestamp(epoch, UTC)
+def add_months(epoch: int, months: int, zone: dt.tzinfo | None = None) -> int:
+    """``epoch`` moved by whole calendar months in ``zone`` (UTC if None), day clamped.
+
+    Calendar arithmetic happens on the local wall clock, so "six months after
+    2025-06-01 00:00 New York" is "2025-12-01 00:00 New York" across the DST change.
+    """
+    d = dt.datetime.fromtimestamp(epoch, zone or UTC)
     index = d.year * 12 + (d.month - 1) + months
     year, month = divmod(index, 12)
     day = min(d.day, calendar.monthrange(year, month + 1)[1])
-    moved = d.replace(year=year, month=month + 1, day=day)
-    return calendar.timegm(moved.utctimetuple())
+    moved = d.replace(tzinfo=None).replace(year=year, month=month + 1, day=day)
+    local = moved.replace(tzinfo=zone or UTC)
+    return calendar.timegm(local.utctimetuple())

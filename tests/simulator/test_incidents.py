@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import zoneinfo
 from typing import Any
 
 import httpx
@@ -15,6 +16,8 @@ from atlas_canvas.simulator._timefmt import add_months
 from .conftest import NOW, client_for, make_config
 
 NOW_TS = calendar.timegm(NOW.utctimetuple())
+# Bounds without an offset, and the default windows, are read in the account's zone.
+ACCOUNT_ZONE = zoneinfo.ZoneInfo("America/New_York")
 
 
 def walk(api: httpx.Client, params: dict[str, Any], limit: int = 100) -> list[dict[str, Any]]:
@@ -141,9 +144,9 @@ def test_offset_cap_gives_the_real_2002_body() -> None:
 
 def test_default_window_is_the_last_month(ro_api: httpx.Client, ro_app: SimulatorWsgiApp) -> None:
     got = {i["id"] for i in walk(ro_api, {})}
-    month_ago = add_months(NOW_TS, -1)
+    month_ago = add_months(NOW_TS, -1, ACCOUNT_ZONE)
     expected = {
-        i.id for i in ro_app.simulator.account.incidents if month_ago <= i.created_at < NOW_TS
+        i.id for i in ro_app.simulator.account.incidents if month_ago <= i.created_at <= NOW_TS
     }
     assert got == expected and 0 < len(got) < 1500
 
@@ -152,24 +155,36 @@ def test_one_bound_gives_one_month(ro_api: httpx.Client, ro_app: SimulatorWsgiAp
     incidents = ro_app.simulator.account.incidents
     since = ts("2025-09-10T00:00:00Z")
     got = {i["id"] for i in walk(ro_api, {"since": "2025-09-10T00:00:00Z"})}
-    assert got == {i.id for i in incidents if since <= i.created_at < add_months(since, 1)}
+    assert got == {
+        i.id for i in incidents if since <= i.created_at < add_months(since, 1, ACCOUNT_ZONE)
+    }
     until = ts("2025-11-20T00:00:00Z")
     got = {i["id"] for i in walk(ro_api, {"until": "2025-11-20T00:00:00+00:00"})}
-    assert got == {i.id for i in incidents if add_months(until, -1) <= i.created_at < until}
+    assert got == {
+        i.id for i in incidents if add_months(until, -1, ACCOUNT_ZONE) <= i.created_at < until
+    }
 
 
 def test_range_limit_is_six_months(ro_api: httpx.Client) -> None:
+    # Six calendar months on the account zone's wall clock, across the DST change.
+    ok = ro_api.get("/incidents", params={"since": "2025-06-01", "until": "2025-12-01"})
+    assert ok.status_code == 200
     ok = ro_api.get(
-        "/incidents", params={"since": "2025-06-01T00:00:00Z", "until": "2025-12-01T00:00:00Z"}
+        "/incidents", params={"since": "2025-06-01T04:00:00Z", "until": "2025-12-01T05:00:00Z"}
     )
     assert ok.status_code == 200
     r = ro_api.get(
-        "/incidents", params={"since": "2025-06-01T00:00:00Z", "until": "2025-12-01T00:00:01Z"}
+        "/incidents", params={"since": "2025-06-01T04:00:00Z", "until": "2025-12-01T05:00:01Z"}
     )
     assert r.status_code == 400
     assert r.json() == {
         "error": {"message": "Invalid Input Provided", "code": 2001, "errors": [" is invalid."]}
     }
+    utc = {"time_zone": "UTC", "since": "2025-06-01T00:00:00Z"}
+    assert ro_api.get("/incidents", params={**utc, "until": "2025-12-01T00:00:00Z"}).is_success
+    assert (
+        ro_api.get("/incidents", params={**utc, "until": "2025-12-01T00:00:01Z"}).status_code == 400
+    )
     # date_range=all ignores the bounds and their limit.
     r = ro_api.get(
         "/incidents", params={"since": "2020-01-01", "until": "2026-01-01", "date_range": "all"}
