@@ -86,7 +86,7 @@ class SimulatorConfig:
         if not 1 <= self.months <= 60:
             raise ValueError(f"months must be between 1 and 60, got {self.months!r}")
         if not isinstance(self.render_cache_mb, int) or self.render_cache_mb < 0:
-            raise ValueError(f"render_cache_mb must be a non-negative integer: {self.render_cache_mb!r}")
+            raise ValueError(f"render_cache_mb must be an integer >= 0: {self.render_cache_mb!r}")
         for name in ("fault_rate", "drop_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
