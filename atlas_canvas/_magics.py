@@ -170,7 +170,10 @@ class AtlasMagics(Magics, Configurable):
     def __init__(self, shell: Any) -> None:
         Configurable.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)
-        shell.configurables.append(self)
+        # `%config AtlasMagics.x = ...` finds configurables here (some IPython versions add
+        # magics themselves; never twice).
+        if self not in shell.configurables:
+            shell.configurables.append(self)
         set_session_config_path(self.config_file or None)
 
     @observe("config_file")
@@ -373,7 +376,8 @@ class _Help:
 # Extension hooks
 # ---------------------------------------------------------------------------------------------
 
-_registered: dict[int, tuple[AtlasMagics, Any]] = {}
+_registered: dict[int, tuple[AtlasMagics, dict[str, Any]]] = {}
+_DATAFRAME_MODULES = ("pandas", "pandas.core.frame")
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -389,7 +393,11 @@ def load_ipython_extension(ipython: Any) -> None:
     from .pagerduty._display_hook import frame_formatter
 
     formatter = ipython.display_formatter.mimebundle_formatter
-    previous = formatter.for_type_by_name("pandas.core.frame", "DataFrame", frame_formatter(limit))
+    fmt = frame_formatter(limit)
+    previous = {}
+    # pandas >= 2 reports DataFrame.__module__ as "pandas"; older ones "pandas.core.frame".
+    for module in _DATAFRAME_MODULES:
+        previous[module] = formatter.for_type_by_name(module, "DataFrame", fmt)
     _registered[id(ipython)] = (magics, previous)
 
 
@@ -403,19 +411,16 @@ def unload_ipython_extension(ipython: Any) -> None:
     for kind in ("line", "cell"):
         mm.magics[kind].pop("atlas", None)
     mm.registry.pop(type(magics).__name__, None)
-    if magics in ipython.configurables:
-        ipython.configurables.remove(magics)
+    ipython.configurables[:] = [c for c in ipython.configurables if c is not magics]
     formatter = ipython.display_formatter.mimebundle_formatter
-    try:
-        formatter.pop("pandas.core.frame.DataFrame")
-    except KeyError:
-        pass
     try:
         import pandas as pd
 
-        formatter.pop(pd.DataFrame)
-    except (ImportError, KeyError):
+        formatter.pop(pd.DataFrame, None)
+    except ImportError:
         pass
-    if previous is not None:
-        formatter.for_type_by_name("pandas.core.frame", "DataFrame", previous)
+    for module in _DATAFRAME_MODULES:
+        formatter.pop(f"{module}.DataFrame", None)
+        if previous.get(module) is not None:
+            formatter.for_type_by_name(module, "DataFrame", previous[module])
     set_session_config_path(None)
