@@ -51,13 +51,20 @@ from ._secrets import Template
 
 __all__ = [
     "ADAPTER_API_VERSION",
+    "ADAPTER_NAME_RE",
     "ATLAS_API_VERSION",
     "KNOWN_KINDS",
     "Adapter",
     "AtlasConfig",
     "Header",
+    "adapter_name_problem",
+    "base_url_problem",
+    "config_from_documents",
+    "header_name_problem",
+    "header_value_problem",
     "load_config",
     "parse_config",
+    "redact_url",
     "resolve_config_path",
 ]
 
@@ -166,7 +173,14 @@ def parse_config(
     """
     from ._yaml import load_documents
 
-    result = _Validator(filename).run(load_documents(text, filename))
+    return config_from_documents(load_documents(text, filename), filename, environ=environ)
+
+
+def config_from_documents(
+    docs: list[Any], filename: str = "<string>", *, environ: Mapping[str, str] | None = None
+) -> AtlasConfig:
+    """:func:`parse_config` for documents already loaded by ``_yaml.load_documents``."""
+    result = _Validator(filename).run(docs)
     cfg = AtlasConfig(
         name=result.name,
         adapters=tuple(result.adapters),

@@ -481,11 +481,12 @@ def add_http_adapter_text(
                                     headers=[("Authorization",
                                               "Token token=${{ PAGERDUTY_ACCOUNT_TOKEN }}")])
     """
-    from ._config import parse_config
+    from ._config import config_from_documents, parse_config
 
     headers = list(headers)
     _check_new_adapter(name, base_url, headers)
-    before = parse_config(text, filename, environ={})
+    docs = load_documents(text, filename)
+    before = config_from_documents(docs, filename, environ={})
     taken = {a.name for a in before.adapters} | {n for _, n in before.adapter_refs}
     if name in taken:
         raise UsageError(
@@ -494,7 +495,6 @@ def add_http_adapter_text(
             f"or remove the old one with `mom atlas config remove-adapter --adapter-name {name}`",
         )
     t = _Text.of(text, filename)
-    docs = load_documents(text, filename)
     style = _detect_style(docs)
     atlas = _atlas_document(docs, filename).data
     spec = atlas["spec"]
@@ -572,9 +572,10 @@ def remove_adapter_text(text: str, *, name: str, filename: str = "<string>") -> 
     The exact inverse of :func:`add_http_adapter_text`: add then remove gives back the
     original bytes. Works for adapters of any kind.
     """
-    from ._config import parse_config
+    from ._config import config_from_documents, parse_config
 
-    before = parse_config(text, filename, environ={})
+    docs = load_documents(text, filename)
+    before = config_from_documents(docs, filename, environ={})
     present = [a for a in before.adapters if a.name == name]
     listed = [i for i, (_, n) in enumerate(before.adapter_refs) if n == name]
     if not present and not listed:
@@ -584,7 +585,6 @@ def remove_adapter_text(text: str, *, name: str, filename: str = "<string>") -> 
             hint="check the spelling; `mom atlas apis list -f FILE` lists the adapters",
         )
     t = _Text.of(text, filename)
-    docs = load_documents(text, filename)
     atlas = _atlas_document(docs, filename).data
     edits: list[tuple[int, int, list[str]]] = []
     refs = atlas["spec"].get("apiAdapters") if listed else None
