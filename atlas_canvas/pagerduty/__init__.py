@@ -36,6 +36,8 @@ __all__ = [
     "resolve",
     "resolve_async",
     "weekly_chart",
+    "with_ack_times",
+    "with_ack_times_async",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -53,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ._charts import weekly as weekly_chart
     from ._dashboard import IncidentDashboard, dashboard
     from ._display import IncidentTable
+    from ._enrich import with_ack_times, with_ack_times_async
     from ._frame import COLUMNS, incidents_frame
     from ._paging import FetchStats
 
@@ -75,6 +78,8 @@ _LAZY = {
     "open_by_age": "._analytics",
     "per_day_chart": "._charts:per_day",
     "weekly_chart": "._charts:weekly",
+    "with_ack_times": "._enrich",
+    "with_ack_times_async": "._enrich",
     "resolve": "._actions",
     "resolve_async": "._actions",
 }

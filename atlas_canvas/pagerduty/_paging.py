@@ -298,9 +298,9 @@ class _Pager:
 
     # -- one request ---------------------------------------------------------------------------
 
-    async def _send(self, params: list[tuple[str, str]]) -> Response:
+    async def _send(self, params: list[tuple[str, str]], path: str | None = None) -> Response:
         return await atlasProxyFetch(
-            self.q.path,
+            path or self.q.path,
             params=params,
             headers={"Accept": PD_ACCEPT},
             config=self.config,
@@ -312,7 +312,9 @@ class _Pager:
         # Full jitter: spreads retries of concurrent workers apart.
         return min(8.0, 0.25 * (2**attempt)) * (0.5 + random.random() / 2)
 
-    async def get(self, params: list[tuple[str, str]]) -> dict[str, Any]:
+    async def get(
+        self, params: list[tuple[str, str]], *, path: str | None = None, key: str = "incidents"
+    ) -> dict[str, Any]:
         failures = 0
         waits = 0
         while True:
@@ -321,7 +323,7 @@ class _Pager:
                 await self.sleep(delay)
             try:
                 async with self.sem:
-                    r = await self._send(params)
+                    r = await self._send(params, path)
                     self.stats.requests += 1
             except (UpstreamUnreachableError, UpstreamTimeoutError):
                 failures += 1
@@ -362,12 +364,12 @@ class _Pager:
                 data = r.data
             except ValueError:
                 raise UpstreamError(
-                    f"GET {self.q.path} answered {r.status} with a body that is not JSON",
+                    f"GET {path or self.q.path} answered {r.status} with a body that is not JSON",
                     hint="is the adapter's baseUrl a PagerDuty REST API?",
                 ) from None
-            if not isinstance(data, dict) or not isinstance(data.get("incidents"), list):
+            if not isinstance(data, dict) or not isinstance(data.get(key), list):
                 raise UpstreamError(
-                    f"GET {self.q.path} answered without an 'incidents' list",
+                    f"GET {path or self.q.path} answered without a '{key}' list",
                     hint="is the adapter's baseUrl a PagerDuty REST API (https://api.pagerduty.com)?",
                 )
             return data
