@@ -186,7 +186,7 @@ def test_apis_list_both_sources_is_usage_error(setup, capsysbinary) -> None:  # 
     code, _, err = _run(
         capsysbinary, "atlas", "apis", "list", "-f", str(cfg), "--base-url", "http://127.0.0.1:1"
     )
-    assert code == 2
+    assert code == 2 and "not both" in err
 
 
 def test_run_refuses_keyfile_without_certfile(setup, capsysbinary, tmp_path) -> None:  # type: ignore[no-untyped-def]
