@@ -79,7 +79,14 @@ def _print_warnings(warnings: tuple[str, ...] | list[str]) -> None:
     help="Write to this file instead of stdout.",
 )
 @click.option("--force", is_flag=True, help="Overwrite the -o file if it exists.")
-def generate_cmd(name: str, output: str | None, force: bool) -> None:
+@click.option(
+    "--preset",
+    type=click.Choice(["production", "local"]),
+    default="production",
+    show_default=True,
+    help="gatewayRegistration for Moment's gateway (unused by atlas-canvas itself).",
+)
+def generate_cmd(name: str, output: str | None, force: bool, preset: str) -> None:
     """Print (or write) a new config with an Atlas document and no adapters.
 
     \b
@@ -89,7 +96,7 @@ def generate_cmd(name: str, output: str | None, force: bool) -> None:
     from ._config import parse_config
     from ._yaml import render_new_config, write_atomic
 
-    text = render_new_config(name)
+    text = render_new_config(name, preset)
     parse_config(text, "<generated>", environ={})  # the template itself must stay valid
     if output is None:
         click.echo(text, nl=False)

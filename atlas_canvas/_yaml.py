@@ -672,10 +672,25 @@ def _check_new_adapter(name: str, base_url: str, headers: list[tuple[str, str]])
         seen.add(hname.lower())
 
 
-def render_new_config(name: str) -> str:
-    """A new config: one Atlas document, no adapters (``mom atlas config generate``)."""
-    if not isinstance(name, str) or not name.strip() or "\n" in name:
+#: ``generate --preset``: where the instance registers with a gateway. Not used by
+#: atlas-canvas itself (it serves locally), kept so the file also works with Moment's Atlas.
+PRESETS = {
+    "production": ["    registrationHostpath: dns:atlas.moment.dev:443"],
+    "local": ["    insecure: true", "    registrationHostpath: 127.0.0.1:8001"],
+}
+
+
+def render_new_config(name: str, preset: str = "production") -> str:
+    """A new config: one Atlas document, no adapters (``mom atlas config generate``).
+
+    Example::
+
+        text = render_new_config("my-atlas")   # then add_http_adapter_text(text, ...)
+    """
+    if not isinstance(name, str) or not name.strip() or "\n" in name or "\r" in name:
         raise UsageError("bad --name: expected a non-empty single-line name")
+    if preset not in PRESETS:
+        raise UsageError(f"bad --preset {preset!r}: expected one of {', '.join(PRESETS)}")
     rows = [
         "apiVersion: moment.dev/atlas/v1alpha1",
         "kind: Atlas",
@@ -691,6 +706,6 @@ def render_new_config(name: str) -> str:
         "      maxInterval: 120",
         "      minInterval: 2",
         "    connectionTimeout: 15",
-        "    registrationHostpath: dns:atlas.moment.dev:443",
+        *PRESETS[preset],
     ]
     return "\n".join(rows) + "\n"

@@ -466,3 +466,38 @@ def test_mom_console_script_subprocess(cfg_file: Path) -> None:
     assert bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
     for text in (ok.stdout, ok.stderr, bad.stdout, bad.stderr):
         assert PLANTED_SECRET not in text
+
+
+def test_generate_quotes_name_and_presets(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(
+        capsys, "atlas", "config", "generate", "--name", "team: sre", "--preset", "local"
+    )
+    assert code == 0
+    assert "  name: 'team: sre'\n" in out and "registrationHostpath: 127.0.0.1:8001" in out
+    path = tmp_path / "a.yml"
+    path.write_text(out)
+    assert load_config(path).name == "team: sre"
+    code, _, err = run(capsys, "atlas", "config", "generate", "--name", "x", "--preset", "nope")
+    assert code == 2 and "--preset" in err
+
+
+def test_crlf_file_without_final_newline_round_trips(
+    capsys: pytest.CaptureFixture[str], template_path: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "atlas.yml"
+    original = template_path.read_bytes().replace(b"\n", b"\r\n").rstrip(b"\r\n")
+    path.write_bytes(original)
+    argv = ["-f", str(path), "--adapter-name", "gitlab"]
+    code, _, _ = run(
+        capsys, "atlas", "config", "add-http-adapter", *argv,
+        "--base-url", "https://gitlab.com/api/v4", "-H", "Authorization: token ${{ GITLAB_TOKEN }}",
+    )  # fmt: skip
+    assert code == 0
+    edited = path.read_bytes()
+    assert b"\n" not in edited.replace(b"\r\n", b"")  # every new line is CRLF too
+    assert not edited.endswith(b"\n")
+    assert load_config(path).get("gitlab").base_url == "https://gitlab.com/api/v4"
+    assert run(capsys, "atlas", "config", "remove-adapter", *argv)[0] == 0
+    assert path.read_bytes() == original
