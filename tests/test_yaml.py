@@ -490,3 +490,20 @@ def test_remove_existing_adapter_only_removes(text: str, data: st.DataObject) ->
             return t if t.endswith("\n") else t + eol
 
         only_added_lines(ended(new), ended(text))
+
+
+def test_empty_value_api_adapters_is_extended() -> None:
+    old = render_new_config("a").replace("  apiAdapters: []\n", "  apiAdapters: # none yet\n")
+    new = add_http_adapter_text(old, name="x", base_url="https://x.example")
+    only_added_lines(old, new)
+    assert "  apiAdapters: # none yet\n  - adapterRef:\n" in new
+    assert remove_adapter_text(new, name="x") == old.replace(
+        "apiAdapters: # none yet", "apiAdapters: [] # none yet"
+    )
+
+
+def test_empty_flow_list_with_comment_round_trips() -> None:
+    old = render_new_config("a").replace("  apiAdapters: []\n", "  apiAdapters: [] # none yet\n")
+    new = add_http_adapter_text(old, name="x", base_url="https://x.example")
+    assert "  apiAdapters: # none yet\n" in new
+    assert remove_adapter_text(new, name="x") == old
