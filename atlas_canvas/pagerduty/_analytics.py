@@ -165,7 +165,7 @@ def after_hours_share(
     except Exception:  # zoneinfo raises several types for a bad name
         raise UsageError(f"unknown time zone {tz!r}", hint="e.g. 'UTC', 'Europe/Berlin'") from None
     hour = local.dt.hour
-    weekend = local.dt.dayofweek >= 5
+    weekend = local.dt.day_of_week >= 5
     after = (weekend | (hour < start_hour) | (hour >= end_hour)).astype("int64")
     if by is None:
         n = len(df)
