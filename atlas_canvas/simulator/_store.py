@@ -86,7 +86,7 @@ class Store:
         """The default rendering of one incident, cached."""
         cached = self._json.get(inc.number)
         if cached is None:
-            cached = dumps(self.render.incident(inc))
+            cached = self.render.incident_json(inc)
             if self._json_size + len(cached) > self._cache_budget:
                 # A full cache is dropped whole: simpler than LRU and amortised O(1).
                 self._json.clear()

@@ -25,11 +25,7 @@ _OFFSET_FIX = re.compile(r"(?:Z|z|([+-])(\d\d)(\d\d))$")
 def format_ts(epoch: int, zone: dt.tzinfo | None = None) -> str:
     """Render epoch seconds like PagerDuty: ``Z`` for UTC, ``±HH:MM`` for other zones."""
     if zone is None:
-        t = time.gmtime(epoch)
-        return (
-            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
-            f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}Z"
-        )
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
     return dt.datetime.fromtimestamp(epoch, zone).isoformat()
 
 

@@ -15,7 +15,7 @@ import pytest
 from atlas_canvas.simulator import create_wsgi_app, generate_account
 from atlas_canvas.simulator._model import Account
 
-from .conftest import NOW, client_for, make_config
+from .conftest import NOW, client_for, from_header, make_config
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +214,37 @@ def test_bodies_are_compact_json(account: Account) -> None:
     assert data["incidents"]
     assert json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode() == raw
     assert isinstance(httpx.Response(200, content=raw).json(), dict)
+
+
+def test_fast_incident_json_equals_the_dict_rendering() -> None:
+    app = create_wsgi_app(make_config(incidents=1500, seed=13))
+    sim = app.simulator
+    frm = from_header(app)
+    with client_for(app) as api:
+        # Put some incidents through writes so every state and history shape is covered.
+        incs = sim.account.incidents
+        changes = [
+            {"id": incs[0].id, "status": "acknowledged"},
+            {"id": incs[1].id, "status": "triggered", "title": 'quote " and \\ and ü'},
+            {"id": incs[2].id, "priority": None, "urgency": "low"},
+            {"id": incs[-1].id, "status": "resolved", "resolution": "done"},
+            {"id": incs[-2].id, "escalation_level": 2},
+        ]
+        r = api.put("/incidents", headers=frm, json={"incidents": changes})
+        assert r.status_code == 200, r.text
+        service = sim.account.services[0]
+        new = {
+            "type": "incident",
+            "title": "new\nline\t</script>",
+            "incident_key": "k\u2028",
+            "service": {"id": service.id, "type": "service_reference"},
+        }
+        r = api.post("/incidents", headers=frm, json={"incident": new})
+        assert r.status_code == 201, r.text
+    assert "\n" in sim.account.incidents[-1].title
+    for inc in sim.account.incidents:
+        fast = sim.store.render.incident_json(inc)
+        slow = json.dumps(
+            sim.store.render.incident(inc), separators=(",", ":"), ensure_ascii=False
+        ).encode()
+        assert fast == slow, inc
