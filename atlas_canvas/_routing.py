@@ -388,6 +388,8 @@ class Router:
         self._auto_reload = auto_reload
         self._loader = loader
         self._mtime: float | None = None
+        self._active: dict[str, Adapter] = {}
+        self._active_for: AtlasConfig | None = None
 
     @property
     def config_path(self) -> Path | None:
@@ -436,7 +438,14 @@ class Router:
 
     def adapter(self, name: str) -> Adapter:
         """The active HTTP adapter ``name`` (404 if unknown, 501 if of another kind)."""
-        adapter = self.config.get(name)
+        cfg = self.config
+        # AtlasConfig.active rebuilds a dict per call: cache it per config object.
+        if self._active_for is not cfg:
+            self._active = cfg.active
+            self._active_for = cfg
+        adapter = self._active.get(name)
+        if adapter is None:
+            adapter = cfg.get(name)  # raises NoMatchingInstanceError listing the known names
         if adapter.kind != "HTTP" or not adapter.base_url:
             raise UnsupportedAdapterError(
                 f"adapter '{name}' is of kind {adapter.kind}, which this Atlas does not proxy",
