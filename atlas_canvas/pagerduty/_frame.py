@@ -91,11 +91,18 @@ class RawIncidents(Mapping[str, dict[str, Any]]):
     hands itself out instead, so filtering a 100,000-row frame does not copy 100,000 dicts.
     """
 
-    __slots__ = ("_by_id", "_records")
+    __slots__ = ("_by_id_cache", "_records")
 
     def __init__(self, records: list[dict[str, Any]]) -> None:
         self._records = records
-        self._by_id = {r.get("id"): r for r in records}
+        self._by_id_cache: dict[Any, dict[str, Any]] | None = None
+
+    @property
+    def _by_id(self) -> dict[Any, dict[str, Any]]:
+        # Built on first lookup: most frames are never asked for their raw dicts.
+        if self._by_id_cache is None:
+            self._by_id_cache = {r.get("id"): r for r in self._records}
+        return self._by_id_cache
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         return self._by_id[key]
@@ -135,37 +142,101 @@ def _ts(values: list[Any]) -> pd.Series:
 
 
 def _category(values: list[Any], dtype: pd.CategoricalDtype) -> pd.Categorical:
-    known = set(dtype.categories)
-    # Values outside the documented set become missing rather than new categories.
-    return pd.Categorical([v if v in known else None for v in values], dtype=dtype)
+    # Codes straight from a dict: values outside the documented set become missing (-1)
+    # rather than new categories.
+    codes = {c: i for i, c in enumerate(dtype.categories)}
+    return pd.Categorical.from_codes(
+        np.fromiter((codes.get(v, -1) for v in values), dtype=np.int8, count=len(values)),
+        dtype=dtype,
+    )
 
 
-def _name(ref: Any) -> Any:
-    if not isinstance(ref, Mapping):
-        return None
-    return ref.get("summary") or ref.get("name")
+def _ints(values: list[Any]) -> Any:
+    try:
+        return pd.array(np.array(values, dtype=np.int64), dtype="Int64")
+    except (TypeError, ValueError):  # None or junk among them: the slow, careful way
+        return pd.array(
+            [v if isinstance(v, int) and not isinstance(v, bool) else None for v in values],
+            dtype="Int64",
+        )
 
 
-def _first_ack(records: list[dict[str, Any]]) -> pd.Series:
+# Column extraction: each helper first tries a tight comprehension that assumes the documented
+# shape (a KeyError/TypeError means the data is irregular), then falls back to a careful one.
+
+
+def _pluck(recs: list[dict[str, Any]], key: str) -> list[Any]:
+    try:
+        return [r[key] for r in recs]
+    except (KeyError, TypeError):
+        return [r.get(key) for r in recs]
+
+
+def _sub(values: list[Any], key: str) -> list[Any]:
+    try:
+        return [v[key] for v in values]
+    except (KeyError, TypeError):
+        return [v.get(key) if type(v) is dict else None for v in values]
+
+
+def _names(values: list[Any]) -> list[Any]:
+    """``summary`` (else ``name``) of each reference; None for a missing reference."""
+    out = _sub(values, "summary")
+    if None in out:
+        for i, v in enumerate(values):
+            if out[i] is None and type(v) is dict:
+                out[i] = v.get("name")
+    return out
+
+
+def _name_lists(values: list[Any]) -> list[list[Any]]:
+    try:
+        return [[t["summary"] for t in v] for v in values]
+    except (KeyError, TypeError):
+        return [
+            [n for n in _names(list(v)) if n] if isinstance(v, (list, tuple)) else []
+            for v in values
+        ]
+
+
+def _assignees(values: list[Any]) -> list[list[Any]]:
+    try:
+        return [[a["assignee"]["summary"] for a in v] for v in values]
+    except (KeyError, TypeError):
+        return [
+            [n for n in _names([a.get("assignee") if type(a) is dict else None for a in v]) if n]
+            if isinstance(v, (list, tuple))
+            else []
+            for v in values
+        ]
+
+
+def _first_ack(acks_per_incident: list[Any]) -> pd.Series:
     """``min(acknowledgements[].at)`` per incident, computed on flat arrays."""
     rows: list[int] = []
     ats: list[Any] = []
-    for i, r in enumerate(records):
-        acks = r.get("acknowledgements")
-        if acks:
+    for i, acks in enumerate(acks_per_incident):
+        if acks:  # most incidents have none
             for a in acks:
-                if isinstance(a, Mapping) and a.get("at"):
+                at = a.get("at") if type(a) is dict else None
+                if at:
                     rows.append(i)
-                    ats.append(a["at"])
-    out = np.full(len(records), np.iinfo(np.int64).max, dtype=np.int64)
+                    ats.append(at)
+    n = len(acks_per_incident)
+    out = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
     if ats:
         parsed = _ts(ats)
         valid = parsed.notna().to_numpy()
         ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
         np.minimum.at(out, np.asarray(rows, dtype=np.int64)[valid], ns[valid])
-    nat = out == np.iinfo(np.int64).max
-    out[nat] = np.iinfo(np.int64).min  # NaT
+    out[out == np.iinfo(np.int64).max] = np.iinfo(np.int64).min  # NaT
     return pd.Series(out.view("datetime64[ns]")).dt.tz_localize("UTC")
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return arr
 
 
 def incidents_frame(
@@ -179,52 +250,34 @@ def incidents_frame(
         df.groupby("service").time_to_ack.mean()
     """
     recs: list[dict[str, Any]] = [
-        dict(r) if not isinstance(r, dict) else r for r in records if isinstance(r, Mapping)
+        r if type(r) is dict else dict(r) for r in records if isinstance(r, (dict, Mapping))
     ]
     if not recs:
         return empty_frame(adapter=adapter, raw=RawIncidents([]))
-    get = [r.get for r in recs]
-    services = [g("service") or _EMPTY for g in get]
-    created = _ts([g("created_at") for g in get])
-    acked = _first_ack(recs)
-    resolved = _ts([g("resolved_at") for g in get])
-    alert_counts = [g("alert_counts") or _EMPTY for g in get]
+    services = _pluck(recs, "service")
+    created = _ts(_pluck(recs, "created_at"))
+    acked = _first_ack(_pluck(recs, "acknowledgements"))
+    resolved = _ts(_pluck(recs, "resolved_at"))
     data: dict[str, Any] = {
-        "id": _str_col([g("id") for g in get]),
-        "incident_number": pd.array([g("incident_number") for g in get], dtype="Int64"),
-        "title": _str_col([g("title") for g in get]),
-        "status": _category([g("status") for g in get], STATUS_DTYPE),
-        "urgency": _category([g("urgency") for g in get], URGENCY_DTYPE),
-        "priority": _str_col([_name(g("priority")) for g in get]),
-        "service_id": _str_col([s.get("id") for s in services]),
-        "service": _str_col([s.get("summary") or s.get("name") for s in services]),
-        "teams": [[_name(t) for t in (g("teams") or ()) if _name(t)] for g in get],
-        "assignees": [
-            [
-                _name(a.get("assignee"))
-                for a in (g("assignments") or ())
-                if isinstance(a, Mapping) and _name(a.get("assignee"))
-            ]
-            for g in get
-        ],
-        "escalation_policy": _str_col([_name(g("escalation_policy")) for g in get]),
+        "id": _str_col(_pluck(recs, "id")),
+        "incident_number": _ints(_pluck(recs, "incident_number")),
+        "title": _str_col(_pluck(recs, "title")),
+        "status": _category(_pluck(recs, "status"), STATUS_DTYPE),
+        "urgency": _category(_pluck(recs, "urgency"), URGENCY_DTYPE),
+        "priority": _str_col(_names(_pluck(recs, "priority"))),
+        "service_id": _str_col(_sub(services, "id")),
+        "service": _str_col(_names(services)),
+        "teams": _objects(_name_lists(_pluck(recs, "teams"))),
+        "assignees": _objects(_assignees(_pluck(recs, "assignments"))),
+        "escalation_policy": _str_col(_names(_pluck(recs, "escalation_policy"))),
         "created_at": created,
         "acknowledged_at": acked,
         "resolved_at": resolved,
         "time_to_ack": acked - created,
         "time_to_resolve": resolved - created,
-        "alert_count": pd.array(
-            [c.get("all") if isinstance(c, Mapping) else None for c in alert_counts],
-            dtype="Int64",
-        ),
-        "html_url": _str_col([g("html_url") for g in get]),
+        "alert_count": _ints(_sub(_pluck(recs, "alert_counts"), "all")),
+        "html_url": _str_col(_pluck(recs, "html_url")),
     }
-    teams_obj = np.empty(len(recs), dtype=object)
-    teams_obj[:] = data["teams"]
-    assignees_obj = np.empty(len(recs), dtype=object)
-    assignees_obj[:] = data["assignees"]
-    data["teams"] = teams_obj
-    data["assignees"] = assignees_obj
     df = pd.DataFrame(data, index=pd.RangeIndex(len(recs)))
     _tag(df, adapter=adapter, raw=RawIncidents(recs))
     return df
