@@ -237,11 +237,12 @@ class Simulator:
         page = parse_page(call.params)
         q = parse_incident_query(call.params, self.store.clock(), self._account_zone)
         selected = self.store.select(q)
-        items = selected[page.offset : page.offset + page.limit]
         if q.zone is None and not q.include:
-            parts = [self.store.incident_json(inc) for inc in items]
-        else:
-            parts = [dumps(self.store.render.incident(inc, q.zone, q.include)) for inc in items]
+            joined = self.store.page_json(selected, page.offset, page.limit)
+            count = min(page.limit, max(0, len(selected) - page.offset))
+            return _page_bytes("incidents", [joined] if count else [], page, len(selected), count)
+        items = selected[page.offset : page.offset + page.limit]
+        parts = [dumps(self.store.render.incident(inc, q.zone, q.include)) for inc in items]
         return _page_bytes("incidents", parts, page, len(selected))
 
     def _incident(self, ident: str) -> Incident:
@@ -621,8 +622,11 @@ def _events_by_id(store: Store, inc: Incident) -> dict[str, int]:
     return {e.id: e.at for e in events}
 
 
-def _page_bytes(key: str, parts: list[bytes], page: Page, total: int) -> bytes:
-    more = page.offset + len(parts) < total
+def _page_bytes(
+    key: str, parts: list[bytes], page: Page, total: int, count: int | None = None
+) -> bytes:
+    """A classic-pagination body; ``count`` is the item count when ``parts`` is pre-joined."""
+    more = page.offset + (len(parts) if count is None else count) < total
     return b"".join(
         (
             b'{"',

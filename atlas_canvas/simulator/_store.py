@@ -58,6 +58,9 @@ class Store:
         self._json_size = 0
         self._cache_budget = config.render_cache_mb << 20
         self._selections: dict[tuple[object, ...], list[Incident]] = {}
+        # Joined default-rendered pages, keyed by (id of a cached selection, offset, limit).
+        self._pages: dict[tuple[int, int, int], bytes] = {}
+        self._pages_size = 0
         self._frozen = int(config.now.timestamp()) if config.now is not None else None
         # Ids made by writes come from their own generator so replaying the same writes
         # against the same seed gives the same ids.
@@ -105,9 +108,32 @@ class Store:
             return hit
         result = self._filter(self.incidents[lo:hi], q)
         if len(self._selections) >= 256:
-            self._selections.clear()
+            self._forget_selections()
         self._selections[key] = result
         return result
+
+    def page_json(self, selected: list[Incident], offset: int, limit: int) -> bytes:
+        """The default rendering of ``selected[offset:offset+limit]``, comma-joined, cached.
+
+        ``selected`` must come from :meth:`select` (its identity keys the cache while the
+        selection itself is cached).
+        """
+        key = (id(selected), offset, limit)
+        page = self._pages.get(key)
+        if page is None:
+            page = b",".join(self.incident_json(i) for i in selected[offset : offset + limit])
+            if self._pages_size + len(page) > self._cache_budget // 4:
+                self._pages.clear()
+                self._pages_size = 0
+            self._pages[key] = page
+            self._pages_size += len(page)
+        return page
+
+    def _forget_selections(self) -> None:
+        self._selections.clear()
+        # Page keys hold ids of selection lists; drop them together so an id is never reused.
+        self._pages.clear()
+        self._pages_size = 0
 
     def _filter(self, items: list[Incident], q: IncidentQuery) -> list[Incident]:
         if q.statuses is not None:
@@ -160,7 +186,7 @@ class Store:
         dropped = self._json.pop(inc.number, None)
         if dropped is not None:
             self._json_size -= len(dropped)
-        self._selections.clear()
+        self._forget_selections()
         self._service_status = None
         self.generation += 1
 

@@ -280,3 +280,19 @@ def test_writes_are_deterministic() -> None:
         return out
 
     assert run() == run()
+
+
+def test_cached_pages_see_writes(api: httpx.Client, app: SimulatorWsgiApp) -> None:
+    params = {"date_range": "all", "limit": 100, "offset": 300}
+    before = api.get("/incidents", params=params).json()["incidents"]
+    target = before[7]["id"]
+    assert api.get("/incidents", params=params).json()["incidents"] == before  # cached
+    r = api.put(
+        f"/incidents/{target}",
+        json={"incident": {"type": "incident_reference", "title": "Renamed"}},
+        headers=from_header(app),
+    )
+    assert r.status_code == 200
+    after = api.get("/incidents", params=params).json()["incidents"]
+    assert after[7]["title"] == "Renamed" and after[7]["updated_at"] >= before[7]["updated_at"]
+    assert [i["id"] for i in after] == [i["id"] for i in before]
