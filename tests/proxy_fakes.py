@@ -140,6 +140,23 @@ def _handler(rec: Recorder, name: str) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                     sent += len(part)
                 self.wfile.write(b"0\r\n\r\n")
+            elif leaf in ("cut", "cutsmall"):
+                # A body that stops short: the client must notice, not get a clean truncation.
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                if leaf == "cut":
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    block = b"z" * 65536
+                    for _ in range(32):  # 2 MiB, then no terminating chunk
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
+                else:
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b"only ten b")
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
             elif leaf == "wait":
                 # First chunk now, the rest only once the test says so: proves streaming.
                 self.send_response(200)

@@ -320,6 +320,20 @@ def test_large_response_streams(
         assert total == n
 
 
+def test_upstream_cutting_the_body_short_is_never_a_clean_response(atlas: AtlasProcess) -> None:
+    with atlas.client() as client:
+        # Known small length: read before answering, so the error is a proper 502.
+        r = client.get("/v1/apis/http/pd/cutsmall")
+        assert r.status_code == 502
+        assert r.json()["error"]["code"] == "ATLAS_UpstreamUnreachableError"
+        # Streamed body: headers are gone already, so the connection is cut mid-body.
+        with pytest.raises(httpx.TransportError):
+            with client.stream("GET", "/v1/apis/http/pd/cut") as s:
+                for _ in s.iter_raw():
+                    pass
+        assert client.get("/v1/apis/http/pd/ok").status_code == 200
+
+
 def test_head_and_unknown_adapter(atlas: AtlasProcess) -> None:
     with atlas.client() as client:
         r = client.head("/v1/apis/http/pd/x")
