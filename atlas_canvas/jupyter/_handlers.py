@@ -299,17 +299,32 @@ class HealthHandler(_Base):
             missing = ", ".join(str(s["name"]) for s in secrets if not s["set"])
             result.update(state="secret-missing", message=f"not set: {missing}")
         else:
-            probe = state.settings.health_paths.get(adapter.name, "").lstrip("/")
-            result.update(await _probe(state, adapter.name, probe))
+            result.update(await _probe(state, adapter.name, _probe_target(state, adapter)))
         self.finish(_json(result))
 
 
-async def _probe(state: ExtensionState, name: str, path: str) -> dict[str, Any]:
+#: A cheap authenticated PagerDuty REST endpoint: a 200 also proves the token works.
+_PAGERDUTY_PROBE = "priorities?limit=1"
+
+
+def _probe_target(state: ExtensionState, adapter: Any) -> str:
+    """``c.AtlasCanvas.health_paths[name]``, else a PagerDuty endpoint for PagerDuty-looking
+    adapters, else the base URL itself."""
+    configured = state.settings.health_paths.get(adapter.name)
+    if configured is not None:
+        return str(configured).lstrip("/")
+    if "pagerduty" in f"{adapter.name} {adapter.base_url or ''}".lower():
+        return _PAGERDUTY_PROBE
+    return ""
+
+
+async def _probe(state: ExtensionState, name: str, target: str) -> dict[str, Any]:
     """One GET through the routing core (headers only, body not read), classified."""
     started = time.perf_counter()
+    path, _, query = target.partition("?")
     try:
         up = state.router.prepare(
-            "GET", f"/v1/apis/http/{name}/{path}", "", [("Accept", "application/json")]
+            "GET", f"/v1/apis/http/{name}/{path}", query, [("Accept", "application/json")]
         )
         resp = await asyncio.wait_for(
             state.health_sender.send(up), timeout=state.settings.health_timeout
@@ -335,6 +350,10 @@ async def _probe(state: ExtensionState, name: str, path: str) -> dict[str, Any]:
         verdict, message = "auth", f"the upstream refused the credentials ({status})"
     elif status >= 500:
         verdict, message = "error", f"the upstream answered {status}"
+    elif status >= 400:
+        # Up and answering, but the probed path is not a resource there (many APIs answer
+        # 404 at their base URL): c.AtlasCanvas.health_paths can name a better one.
+        verdict, message = "reachable", f"the upstream answered {status} at the probed path"
     else:
         verdict, message = "ok", None
     return {

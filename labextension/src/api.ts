@@ -24,6 +24,7 @@ export interface IAdapterList {
 
 export type HealthState =
   | 'ok'
+  | 'reachable'
   | 'auth'
   | 'error'
   | 'down'

@@ -11,7 +11,7 @@ import {
   EditorExtensionRegistry,
   IEditorExtensionRegistry
 } from '@jupyterlab/codemirror';
-import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { atlasCellMagicHighlight } from './highlight';
@@ -26,6 +26,24 @@ const ATLAS_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" w
 
 export const atlasIcon = new LabIcon({ name: 'atlas-canvas:atlas', svgstr: ATLAS_SVG });
 
+/** The notebook a snippet goes to: the one in front, else the last focused, else any visible. */
+function activeNotebook(
+  app: JupyterFrontEnd,
+  tracker: INotebookTracker | null
+): NotebookPanel | null {
+  if (!tracker) {
+    return null;
+  }
+  const current = app.shell.currentWidget;
+  if (current && tracker.has(current)) {
+    return current as NotebookPanel;
+  }
+  if (tracker.currentWidget) {
+    return tracker.currentWidget;
+  }
+  return tracker.find(panel => panel.isVisible) ?? null;
+}
+
 const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   id: 'atlas-canvas:sidebar',
   description: 'The Atlas sidebar: adapters, health, snippets, add-adapter form.',
@@ -38,10 +56,12 @@ const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const sidebar = new AtlasSidebar({
       insertSnippet: async (code: string) => {
-        const panel = tracker?.currentWidget;
+        const panel = activeNotebook(app, tracker);
         if (!panel) {
           return false;
         }
+        // A cell inserted before the file's content arrives would be replaced by it.
+        await panel.context.ready;
         const notebook = panel.content;
         NotebookActions.insertBelow(notebook);
         const cell = notebook.activeCell;

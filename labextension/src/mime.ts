@@ -1,10 +1,11 @@
 /**
  * MIME renderer for `application/vnd.atlas.pagerduty.incidents+json`.
  *
- * Payload (documented in labextension/README.md; every field optional, unknown ones ignored):
- *   {"incidents": [{id, incident_number, title, status, urgency, service, created_at,
- *                   acknowledged_at, resolved_at, html_url, assignees}],
- *    "total": N, "truncated": bool}
+ * Payload (version 1, documented in labextension/README.md; written by
+ * atlas_canvas/pagerduty/_display.py; every field optional, unknown ones ignored):
+ *   {"version": 1, "adapter", "total", "shown", "truncated", "counts": {status: n},
+ *    "incidents": [{id, incident_number, title, status, urgency, priority, service, teams,
+ *                   assignees, created_at, acknowledged_at, resolved_at, html_url, ...}]}
  *
  * Incident data comes from a third party: it is only ever set with `textContent`, links
  * only for http(s) URLs, with rel="noopener noreferrer".
@@ -127,20 +128,34 @@ export class IncidentsRenderer extends Widget implements IRenderMime.IRenderer {
     const total = typeof payload.total === 'number' ? payload.total : incidents.length;
 
     const summary = el('div', 'jp-AtlasIncidents-summary');
+    // Counts over all incidents when the kernel sends them; else over the rows shown.
     const counts = new Map<string, number>();
-    for (const inc of incidents) {
-      const s = str(inc?.status) || 'unknown';
-      counts.set(s, (counts.get(s) ?? 0) + 1);
+    if (payload.counts && typeof payload.counts === 'object' && !Array.isArray(payload.counts)) {
+      for (const [status, n] of Object.entries(payload.counts)) {
+        if (typeof n === 'number' && n > 0) {
+          counts.set(status, n);
+        }
+      }
+    } else {
+      for (const inc of incidents) {
+        const s = str(inc?.status) || 'unknown';
+        counts.set(s, (counts.get(s) ?? 0) + 1);
+      }
     }
     let headline = `${total} incident${total === 1 ? '' : 's'}`;
-    if (incidents.length < total || payload.truncated === true) {
-      headline += ` (showing ${incidents.length})`;
+    if (payload.adapter && typeof payload.adapter === 'string') {
+      headline += ` from ${payload.adapter}`;
     }
     summary.appendChild(el('strong', undefined, headline));
     for (const [status, n] of counts) {
       const chip = badge('status', status, KNOWN_STATUS);
       chip.textContent = `${n} ${status}`;
       summary.appendChild(chip);
+    }
+    if (incidents.length < total || payload.truncated === true) {
+      summary.appendChild(
+        el('span', 'jp-AtlasIncidents-shown', `showing ${incidents.length} of ${total}`)
+      );
     }
     this.node.appendChild(summary);
 
@@ -149,9 +164,15 @@ export class IncidentsRenderer extends Widget implements IRenderMime.IRenderer {
       return Promise.resolve();
     }
 
+    const hasPriority = incidents.some(i => i && str(i.priority));
     const table = el('table', 'jp-AtlasIncidents-table');
     const head = el('tr');
-    for (const label of ['#', 'Title', 'Status', 'Urgency', 'Service', 'Created', 'Assignees']) {
+    const labels = ['#', 'Title', 'Status', 'Urgency'];
+    if (hasPriority) {
+      labels.push('Priority');
+    }
+    labels.push('Service', 'Created', 'Assignees');
+    for (const label of labels) {
       head.appendChild(el('th', undefined, label));
     }
     table.appendChild(el('thead')).appendChild(head);
@@ -183,7 +204,15 @@ export class IncidentsRenderer extends Widget implements IRenderMime.IRenderer {
       urgencyCell.appendChild(badge('urgency', inc.urgency, KNOWN_URGENCY));
       row.appendChild(urgencyCell);
 
-      row.appendChild(el('td', 'jp-AtlasIncidents-service', str(inc.service)));
+      if (hasPriority) {
+        row.appendChild(el('td', 'jp-AtlasIncidents-priority', str(inc.priority)));
+      }
+      const service = el('td', 'jp-AtlasIncidents-service', str(inc.service));
+      const teams = Array.isArray(inc.teams) ? inc.teams.map(str).filter(Boolean) : [];
+      if (teams.length) {
+        service.appendChild(el('div', 'jp-AtlasIncidents-sub', teams.join(', ')));
+      }
+      row.appendChild(service);
       const created = timeCell(inc.created_at, 'jp-AtlasIncidents-created');
       const lastChange = inc.resolved_at ?? inc.acknowledged_at;
       if (typeof lastChange === 'string' && lastChange) {

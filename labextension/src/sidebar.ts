@@ -42,6 +42,7 @@ function el<K extends keyof HTMLElementTagNameMap>(
 
 const STATE_LABEL: Record<string, string> = {
   ok: 'healthy',
+  reachable: 'reachable',
   auth: 'credentials refused',
   error: 'upstream error',
   down: 'unreachable',
@@ -182,6 +183,11 @@ export class AtlasSidebar extends Widget {
       this._showHealth(adapter.name, 'down', errorText(reason));
       return;
     }
+    if (health.state === 'secret-missing') {
+      const names = health.secrets.filter(s => !s.set).map(s => s.name);
+      this._showHealth(adapter.name, health.state, `secret not set: ${names.join(', ')}`);
+      return;
+    }
     const parts = [STATE_LABEL[health.state] ?? health.state];
     if (health.status !== null) {
       parts.push(String(health.status));
@@ -189,7 +195,7 @@ export class AtlasSidebar extends Widget {
     if (health.latencyMs !== null && health.reachable) {
       parts.push(`${Math.round(health.latencyMs)} ms`);
     }
-    if (health.message && health.state !== 'ok') {
+    if (health.message && health.state !== 'ok' && health.state !== 'reachable') {
       parts.push(health.message);
     }
     this._showHealth(adapter.name, health.state, parts.join(' · '));
@@ -295,7 +301,7 @@ export class AtlasSidebar extends Widget {
     } catch (reason) {
       const key = fieldOf(reason);
       const target = this._fieldErrors.get(key) ?? this._fieldErrors.get('form')!;
-      target.textContent = errorText(reason);
+      target.textContent = formText(errorText(reason));
       target.hidden = false;
     } finally {
       submit.disabled = false;
@@ -327,14 +333,24 @@ function errorText(reason: unknown): string {
 /** Which form field a validation error is about (from the server's message/key path). */
 export function fieldOf(reason: unknown): string {
   const text = reason instanceof Error ? reason.message : String(reason);
-  if (/field: name|adapter name|metadata\.name|--adapter-name/i.test(text)) {
+  if (/field: name|--adapter-name|adapter name|adapter named|metadata\.name/i.test(text)) {
     return 'name';
   }
-  if (/field: baseUrl|base ?url|baseUrl/i.test(text)) {
+  if (/field: baseUrl|--base-url|base[- ]?url/i.test(text)) {
     return 'baseUrl';
   }
-  if (/field: headers|header/i.test(text)) {
+  if (/field: headers|-H |header/i.test(text)) {
     return 'headers';
   }
   return 'form';
+}
+
+/** The CLI's validation messages name its flags; the form names its fields. */
+export function formText(message: string): string {
+  return message
+    .replace(/--adapter-name/g, 'name')
+    .replace(/--base-url/g, 'base URL')
+    .replace(/\(hint: field: \w+\)|\(field: \w+\)/g, '')
+    .replace(/a -H header/g, 'a header')
+    .trim();
 }
