@@ -102,6 +102,13 @@ def _is_loopback(host: str) -> bool:
     help="Largest request body accepted, in bytes (then 413).",
 )
 @click.option(
+    "--upstream-client",
+    type=click.Choice(["h1", "aiohttp"]),
+    default="h1",
+    show_default=True,
+    help="Upstream HTTP client: the lean built-in HTTP/1.1 client or aiohttp's.",
+)
+@click.option(
     "--access-log/--no-access-log",
     default=True,
     show_default=True,
@@ -117,6 +124,7 @@ def run(
     connect_timeout: float,
     read_timeout: float,
     max_body_size: int,
+    upstream_client: str,
     access_log: bool,
 ) -> None:
     """Run the Atlas server.
@@ -133,6 +141,7 @@ def run(
     """
     from ._accesslog import BatchedLineWriter
     from ._config import load_config, resolve_config_path
+    from ._h1client import H1Sender
     from ._routing import Router
     from ._server import AtlasApp, ServerOptions, run_server
     from ._tokens import TOKEN_ENV, ensure_server_token
@@ -170,7 +179,9 @@ def run(
         return AtlasApp(
             router,
             token=token,
-            sender=AiohttpSender(connect_timeout=connect_timeout, read_timeout=read_timeout),
+            sender=(H1Sender if upstream_client == "h1" else AiohttpSender)(
+                connect_timeout=connect_timeout, read_timeout=read_timeout
+            ),
             max_body_size=max_body_size,
             access_writer=BatchedLineWriter(sys.stderr) if access_log else None,
         )

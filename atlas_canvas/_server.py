@@ -54,7 +54,7 @@ from ._errors import (
     UpstreamError,
 )
 from ._routing import HEALTH_PATH, Router, downstream_headers, match_route
-from ._upstream import AiohttpSender
+from ._upstream import Sender
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from aiohttp import web
@@ -104,7 +104,7 @@ class AtlasApp:
         router: Router,
         *,
         token: str,
-        sender: AiohttpSender | None = None,
+        sender: Sender | None = None,
         max_body_size: int = DEFAULT_MAX_BODY,
         access_writer: Callable[[str], None] | Literal["logging"] | None = "logging",
     ) -> None:
@@ -112,7 +112,11 @@ class AtlasApp:
             raise ValueError("the Atlas server needs a non-empty access token")
         self.router = router
         self._token = token.encode("utf-8")
-        self.sender = sender or AiohttpSender()
+        if sender is None:
+            from ._h1client import H1Sender
+
+            sender = H1Sender()
+        self.sender: Sender = sender
         self.max_body_size = max_body_size
         # None: no access log; default: the `atlas_canvas.access` logger; the CLI passes a
         # BatchedLineWriter (much cheaper per line, see _accesslog.py).

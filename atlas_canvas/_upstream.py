@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from ._errors import UpstreamTimeoutError, UpstreamUnreachableError
@@ -39,7 +39,44 @@ from ._routing import UpstreamRequest
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import aiohttp
 
-__all__ = ["AiohttpSender", "UpstreamResponse"]
+__all__ = ["AiohttpSender", "Sender", "SenderResponse", "UpstreamResponse"]
+
+
+class SenderResponse(Protocol):
+    """What a sender's ``send`` returns (``UpstreamResponse``, ``H1Response``)."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+
+    @property
+    def content_length(self) -> int | None: ...
+
+    async def read(self) -> bytes: ...
+
+    def iter_chunks(self) -> AsyncIterator[bytes]: ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Sender(Protocol):
+    """An upstream client: :class:`AiohttpSender` or :class:`~._h1client.H1Sender`."""
+
+    connect_timeout: float
+    read_timeout: float
+
+    async def send(
+        self,
+        req: UpstreamRequest,
+        body: bytes | AsyncIterable[bytes] | None = None,
+        *,
+        content_length: int | None = None,
+    ) -> SenderResponse: ...
+
+    async def aclose(self) -> None: ...
+
 
 _CHUNK = 64 * 1024
 # aiohttp adds these unless told not to; the caller's own values (if any) are forwarded.
