@@ -330,9 +330,12 @@ class Simulator:
     def log_entries(self, call: Call, ident: str) -> bytes:
         page = parse_page(call.params)
         zone = parse_zone(call.params)
-        parse_include(call.params, frozenset({"incidents", "services", "channels", "teams"}))
+        include = parse_include(
+            call.params, frozenset({"incidents", "services", "channels", "teams"})
+        )
         inc = self._incident(ident)
         entries = self.store.render.log_entries(inc, zone)
+        self._expand(entries, include, inc, zone)
         since, until = first(call.params, "since"), first(call.params, "until")
         if since or until:
             try:
@@ -353,7 +356,7 @@ class Simulator:
     def alerts(self, call: Call, ident: str) -> bytes:
         page = parse_page(call.params)
         zone = parse_zone(call.params)
-        parse_include(
+        include = parse_include(
             call.params, frozenset({"services", "first_trigger_log_entries", "incidents"})
         )
         inc = self._incident(ident)
@@ -361,6 +364,11 @@ class Simulator:
         if any(s not in ("triggered", "resolved") for s in statuses):
             raise bad_request("Statuses must be a list of triggered or resolved.")
         alerts = self.store.render.alerts(inc, zone)
+        self._expand(alerts, include, inc, zone)
+        if "first_trigger_log_entries" in include:
+            trigger = self.store.render.log_entries(inc, zone)[-1]
+            for alert in alerts:
+                alert["first_trigger_log_entry"] = trigger
         if statuses:
             alerts = [a for a in alerts if a["status"] in statuses]
         key = first(call.params, "alert_key")
@@ -373,6 +381,26 @@ class Simulator:
                 raise bad_request("Sort by must be created_at or resolved_at.")
             alerts.sort(key=lambda a: a["created_at"], reverse=direction == "desc")
         return _page_of("alerts", alerts, page)
+
+    def _expand(
+        self, items: list[dict[str, Any]], include: frozenset[str], inc: Incident, zone: Any
+    ) -> None:
+        """Replace references by full objects for ``include[]`` (log entries and alerts)."""
+        if not include:
+            return
+        render = self.store.render
+        service = self.account.services[inc.service]
+        full_incident = render.incident(inc, zone) if "incidents" in include else None
+        for item in items:
+            if "services" in include:
+                item["service"] = render.service(
+                    inc.service, zone, *self.store.service_status()[inc.service]
+                )
+            if "teams" in include and "teams" in item:
+                item["teams"] = [render.team(service.team)]
+            if full_incident is not None:
+                item["incident"] = full_incident
+        # include[]=channels needs nothing: channels are always rendered in full here.
 
     def notes(self, call: Call, ident: str) -> dict[str, Any]:
         inc = self._incident(ident)

@@ -27,10 +27,13 @@ def serve_in_thread(
     host: str = "127.0.0.1",
     port: int = 0,
     timeout: float = 30.0,
+    certfile: str | None = None,
+    keyfile: str | None = None,
 ) -> tuple[str, Callable[[], None]]:
     """Serve the simulator with uvicorn in a daemon thread; return ``(base_url, stop)``.
 
     ``port=0`` picks a free loopback port. ``stop()`` shuts the server down and waits.
+    With ``certfile``/``keyfile`` it serves HTTPS (python-pagerduty accepts only https).
 
     Example::
 
@@ -47,7 +50,16 @@ def serve_in_thread(
     port = port or _free_port(host)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+            # Clients holding keep-alive connections must not stall stop() for long.
+            timeout_graceful_shutdown=2,
         )
     )
     thread = threading.Thread(target=server.run, name=f"pagerduty-sim:{port}", daemon=True)
@@ -61,9 +73,12 @@ def serve_in_thread(
 
     def stop() -> None:
         server.should_exit = True
-        thread.join(timeout)
+        thread.join(3)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout)
 
-    return f"http://{host}:{port}", stop
+    return f"{'https' if certfile else 'http'}://{host}:{port}", stop
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -164,3 +165,40 @@ def test_cli_rejects_bad_flags() -> None:
     assert main(["pagerduty-sim", "--now", "yesterday"]) == 2
     assert main(["pagerduty-sim", "--region", "ap"]) == 2
     assert main(["pagerduty-sim", "--certfile", "/nonexistent"]) == 2
+
+
+def test_python_pagerduty_over_real_https(tmp_path: Path) -> None:
+    import httpx2
+    import pagerduty
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    certfile, keyfile, cafile = tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "ca.pem"
+    cert.cert_chain_pems[0].write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    ca.cert_pem.write_to_path(str(cafile))
+    config = SimulatorConfig(seed=6, incidents=300, token=TOKEN, now=NOW)
+    app = create_app(config)
+    base_url, stop = serve_in_thread(app=app, certfile=str(certfile), keyfile=str(keyfile))
+    try:
+        assert base_url.startswith("https://")
+        client = pagerduty.RestApiV2Client(
+            TOKEN,
+            default_from=app.simulator.account.users[0].email,
+            base_url=base_url,
+            verify=httpx2.create_ssl_context(verify=str(cafile)),
+        )
+        incidents = client.list_all("incidents", params={"date_range": "all"})
+        assert len(incidents) == 300
+        target = next(i for i in incidents if i["status"] == "triggered")
+        assert (
+            client.rput(
+                f"incidents/{target['id']}",
+                json={"type": "incident_reference", "status": "resolved"},
+            )["status"]
+            == "resolved"
+        )
+        client.close()  # an open TLS keep-alive connection would hold the shutdown
+    finally:
+        stop()
