@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -168,7 +169,6 @@ def test_cli_rejects_bad_flags() -> None:
 
 
 def test_python_pagerduty_over_real_https(tmp_path: Path) -> None:
-    import httpx2
     import pagerduty
     import trustme
 
@@ -187,7 +187,7 @@ def test_python_pagerduty_over_real_https(tmp_path: Path) -> None:
             TOKEN,
             default_from=app.simulator.account.users[0].email,
             base_url=base_url,
-            verify=httpx2.create_ssl_context(verify=str(cafile)),
+            verify=ssl.create_default_context(cafile=str(cafile)),
         )
         incidents = client.list_all("incidents", params={"date_range": "all"})
         assert len(incidents) == 300
