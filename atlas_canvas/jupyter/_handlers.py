@@ -148,6 +148,15 @@ class _Base(APIHandler):
 
     auth_resource = AUTH_RESOURCE
 
+    async def prepare(self) -> None:  # type: ignore[override]  # APIHandler's is async too
+        await super().prepare()
+        # Tornado checks XSRF on unsafe methods only. These routes also make upstream
+        # requests on GET (with the adapter's secrets), so a cookie-authenticated GET must
+        # prove it is same-origin as well: the X-XSRFToken header or a same-origin Referer
+        # (jupyter_server's rule for GETs, as on /files/). Token-authenticated requests pass.
+        if self.request.method in ("GET", "HEAD"):
+            self.check_xsrf_cookie()
+
     @property
     def state(self) -> ExtensionState:
         from . import SETTINGS_KEY

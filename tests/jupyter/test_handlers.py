@@ -121,8 +121,9 @@ def test_wrong_token_is_refused(jp: JupyterProcess, seen: Canary) -> None:
 
 def test_cookie_post_without_xsrf_header_is_refused(jp: JupyterProcess, seen: Canary) -> None:
     with cookie_session(jp) as client:
-        # The cookie alone authenticates a GET...
-        assert client.get(f"{PROXY}/canary/ok").status_code == 200
+        # A same-origin GET (Referer of the Jupyter page) is let through on the cookie...
+        r = client.get(f"{PROXY}/canary/ok", headers={"Referer": f"{jp.url}lab"})
+        assert r.status_code == 200, r.text
         seen.clear()
         # ...but a POST without X-XSRFToken is cross-site-request forgeable: refused.
         r = client.post(f"{PROXY}/canary/write", content=b'{"x": 1}')
@@ -135,6 +136,19 @@ def test_cookie_post_without_xsrf_header_is_refused(jp: JupyterProcess, seen: Ca
         r = client.post(f"{PROXY}/canary/write", content=b'{"x": 1}', headers={"X-XSRFToken": xsrf})
         assert r.status_code == 200, r.text
         assert len(seen.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "path", [f"{PROXY}/canary/ok", "atlas-canvas/adapters", "atlas-canvas/adapters/canary/health"]
+)
+def test_cookie_get_needs_same_origin_proof(jp: JupyterProcess, seen: Canary, path: str) -> None:
+    # GETs reach the upstream with the adapter's secrets: a cross-site <img>/<script> GET
+    # riding on the cookie must not.
+    with cookie_session(jp) as client:
+        assert client.get(path).status_code == 403
+        assert client.get(path, headers={"Referer": "https://evil.example/"}).status_code == 403
+        assert seen.requests == []
+        assert client.get(path, headers={"X-XSRFToken": client.cookies["_xsrf"]}).is_success
 
 
 def test_cookie_delete_with_wrong_xsrf_is_refused(jp: JupyterProcess, seen: Canary) -> None:
