@@ -212,6 +212,29 @@ def write_demo_config(path: Path, simulator_url: str) -> None:
     write_atomic(path, text)
 
 
+_NOTIFICATION = "@jupyterlab/apputils-extension:notification"
+
+
+def write_lab_settings(directory: Path) -> Path:
+    """JupyterLab app settings for the demo: the environment's ``overrides.json`` plus "never
+    fetch news / check for updates", so the demo neither calls home nor asks about it.
+
+    The user's own settings (theme, shortcuts) are untouched: this is the app-level layer.
+    """
+    app_dir = os.environ.get("JUPYTERLAB_DIR") or str(Path(sys.prefix) / "share/jupyter/lab")
+    overrides: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        loaded = json.loads((Path(app_dir) / "settings" / "overrides.json").read_text("utf-8"))
+        if isinstance(loaded, dict):
+            overrides = loaded
+    notification = dict(overrides.get(_NOTIFICATION) or {})
+    notification.update({"fetchNews": "false", "checkForUpdates": False})
+    overrides[_NOTIFICATION] = notification
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "overrides.json").write_text(json.dumps(overrides, indent=1), encoding="utf-8")
+    return directory
+
+
 # --------------------------------------------------------------------------- lock
 
 
@@ -288,6 +311,9 @@ def _pid_alive(pid: int) -> bool:
 
 def _port_free(port: int, host: str = LOOPBACK) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        if os.name == "posix":
+            # As the servers bind: a port whose old connections sit in TIME_WAIT is usable.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -640,6 +666,7 @@ def _run(
                 f"--ServerApp.ip={LOOPBACK}", f"--ServerApp.port={lab_port}",
                 "--ServerApp.port_retries=0",
                 f"--ServerApp.root_dir={workspace}",
+                f"--LabApp.app_settings_dir={write_lab_settings(demo_dir / 'lab-settings')}",
                 # The demo makes no calls home: no update check, no news feed.
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                 "--LabApp.news_url=None",
