@@ -23,6 +23,10 @@ On a loopback port in a background thread (tests, demos)::
         ...                                   # e.g. an Atlas adapter with baseUrl=base_url
     base_url, stop = serve_in_thread(config)  # the same, without a with-block; call stop()
 
+Served this way (or by the CLI), ``self`` links point back at the server unless
+``public_url`` is set; in-process they use the region's real API host, like the real API.
+``serve_in_thread(config, certfile=..., keyfile=...)`` serves HTTPS.
+
 python-pagerduty (https base URLs only) in-process, through its WSGI transport::
 
     import httpx2, pagerduty

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import threading
 import time
@@ -33,6 +34,8 @@ def serve_in_thread(
     """Serve the simulator with uvicorn in a daemon thread; return ``(base_url, stop)``.
 
     ``port=0`` picks a free loopback port. ``stop()`` shuts the server down and waits.
+    Given a ``config`` without ``public_url``, ``self`` links point at this server (as with
+    ``mom pagerduty-sim``); a ready ``app`` is served as it is.
     With ``certfile``/``keyfile`` it serves HTTPS (python-pagerduty accepts only https).
 
     Example::
@@ -45,9 +48,14 @@ def serve_in_thread(
     """
     import uvicorn
 
-    if app is None:
-        app = create_app(config)
     port = port or _free_port(host)
+    scheme = "https" if certfile else "http"
+    if app is None:
+        config = config or SimulatorConfig()
+        if config.public_url is None:
+            # Like `mom pagerduty-sim`: `self` links lead back to this server.
+            config = dataclasses.replace(config, public_url=f"{scheme}://{host}:{port}")
+        app = create_app(config)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -78,7 +86,7 @@ def serve_in_thread(
             server.force_exit = True
             thread.join(timeout)
 
-    return f"{'https' if certfile else 'http'}://{host}:{port}", stop
+    return f"{scheme}://{host}:{port}", stop
 
 
 @contextlib.contextmanager

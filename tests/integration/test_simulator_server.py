@@ -202,3 +202,13 @@ def test_python_pagerduty_over_real_https(tmp_path: Path) -> None:
         client.close()  # an open TLS keep-alive connection would hold the shutdown
     finally:
         stop()
+
+
+def test_serve_in_thread_points_self_links_at_itself() -> None:
+    config = SimulatorConfig(incidents=40, token=TOKEN, now=NOW)
+    with running(config) as base_url:
+        headers = {"Authorization": f"Token token={TOKEN}"}
+        r = httpx.get(f"{base_url}/incidents", params={"date_range": "all"}, headers=headers)
+        first = r.json()["incidents"][0]
+        assert first["self"] == f"{base_url}/incidents/{first['id']}"
+        assert httpx.get(first["service"]["self"], headers=headers).status_code == 200
