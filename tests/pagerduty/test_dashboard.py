@@ -1,0 +1,153 @@
+"""The incidents dashboard: local filtering, tiles, paging, escaping, actions, errors, scale."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+
+from atlas_canvas._errors import HTTPStatusError
+from atlas_canvas.pagerduty._charts import MIME_VEGALITE
+from atlas_canvas.pagerduty._dashboard import IncidentDashboard, dashboard
+from atlas_canvas.pagerduty._frame import incidents_frame
+
+from .fakepd import T0, FakePD, make_incident, make_incidents
+
+
+def board_for(n: int = 120, **kwargs: Any) -> IncidentDashboard:
+    return IncidentDashboard(incidents_frame(make_incidents(n), adapter="pagerduty"), **kwargs)
+
+
+def test_filters_refilter_the_loaded_frame_without_refetching() -> None:
+    calls = []
+    board = board_for(loader=lambda: calls.append(1) or incidents_frame([]), page_size=10)
+    assert "120" in board.tiles_w.value
+    board.status_w.value = ("triggered",)
+    assert len(board.filtered()) == 40 and set(board.filtered()["status"]) == {"triggered"}
+    board.urgency_w.value = ("high",)
+    assert set(board.filtered()["urgency"]) == {"high"}
+    board.service_w.value = ("Service 0",)
+    assert set(board.filtered()["service"]) == {"Service 0"}
+    board.search_w.value = "incident 1"
+    assert all("incident 1" in t.lower() for t in board.filtered()["title"])
+    board.clear_w.click()
+    assert len(board.filtered()) == 120
+    board.since_w.value = date(2025, 1, 10)
+    board.until_w.value = date(2025, 1, 19)
+    created = board.filtered()["created_at"]
+    assert created.min() >= pd.Timestamp("2025-01-10", tz="UTC")
+    assert created.max() < pd.Timestamp("2025-01-20", tz="UTC")
+    board.team_w.value = ("Payments",)
+    assert len(board.filtered()) == len(created)
+    assert calls == []  # nothing was fetched
+
+
+def test_tiles_show_open_triggered_mtta_mttr() -> None:
+    board = board_for(30)
+    tiles = board.tiles_w.value
+    assert ">30<" in tiles  # incidents
+    assert ">20<" in tiles  # open: triggered + acknowledged
+    assert ">10<" in tiles  # triggered
+    assert "5m" in tiles and "1h 0m" in tiles  # MTTA 5 min, MTTR 1 h
+
+
+def test_table_pages_newest_first_and_escapes_titles() -> None:
+    recs = make_incidents(60)
+    recs[-1]["title"] = "<img src=x onerror=alert(1)>"
+    recs[-1]["html_url"] = "javascript:alert(1)"
+    board = IncidentDashboard(incidents_frame(recs), page_size=25)
+    html = board.table_w.value
+    assert "<img" not in html and "&lt;img" in html and "javascript:" not in html
+    assert html.index("#60") < html.index("#59")  # newest first
+    assert "rows 1–25 of 60" in board.page_w.value and board.prev_w.disabled
+    board.next_w.click()
+    board.next_w.click()
+    assert "rows 51–60 of 60" in board.page_w.value and board.next_w.disabled
+    assert len(board.select_w.options) == 10
+
+
+def test_actions_need_confirmation_and_update_the_view() -> None:
+    done: list[tuple[str, list[str]]] = []
+    board = board_for(12, actor=lambda action, ids: done.append((action, ids)))
+    board.ack_w.click()
+    assert "select incidents" in board.message_w.value and done == []
+    triggered = [v for label, v in board.select_w.options if "[triggered]" in label][:2]
+    board.select_w.value = tuple(triggered)
+    board.ack_w.click()
+    assert board.confirm_box.layout.display == "flex" and "Acknowledge 2 incidents?" in (
+        board.confirm_text_w.value
+    )
+    assert done == []
+    board.cancel_w.click()
+    assert done == [] and board.confirm_box.layout.display == "none"
+    board.select_w.value = tuple(triggered)
+    board.resolve_w.click()
+    board.confirm_w.click()
+    assert done == [("resolved", triggered)]
+    assert set(board.df.set_index("id").loc[triggered, "status"]) == {"resolved"}
+    assert "resolved 2 incidents" in board.message_w.value
+
+
+def test_errors_are_shown_inside_the_dashboard() -> None:
+    def fail(action: str, ids: list[str]) -> None:
+        raise HTTPStatusError("PagerDuty answered 403", status=403, hint="read-only key")
+
+    board = board_for(6, actor=fail)
+    board.select_w.value = (board.select_w.options[0][1],)
+    board.resolve_w.click()
+    board.confirm_w.click()  # must not raise
+    assert "PagerDuty answered 403" in board.message_w.value
+
+    fake = FakePD(make_incidents(5), faults=[("401", None)])
+    opened = dashboard("pagerduty", transport=fake.transport(), progress=False)
+    assert "401" in opened.message_w.value and len(opened.df) == 0
+    opened.refresh_w.click()  # the retry works once the API answers again
+    assert len(opened.df) == 5 and "refreshed: 5 incidents" in opened.message_w.value
+
+
+def test_dashboard_acts_through_the_adapter() -> None:
+    fake = FakePD(make_incidents(6))
+    board = dashboard(
+        "pagerduty", transport=fake.transport(), progress=False, from_email="dana@example.com"
+    )
+    first = board.select_w.options[0][1]
+    board.select_w.value = (first,)
+    board.ack_w.click()
+    board.confirm_w.click()
+    ((method, path, body, headers),) = fake.writes
+    assert (method, path) == ("PUT", "incidents") and headers["from"] == "dana@example.com"
+    assert body["incidents"] == [
+        {"id": first, "type": "incident_reference", "status": "acknowledged"}
+    ]
+
+
+def test_chart_is_vega_lite_in_widget_state() -> None:
+    board = board_for(20)
+    (out,) = board.chart_w.outputs
+    spec = out["data"][MIME_VEGALITE]
+    assert spec["$schema"].endswith("/v5.json") and spec["mark"]["type"] == "bar"
+    assert sum(v["incidents"] for v in spec["data"]["values"]) == 20
+    board.urgency_w.value = ("high",)
+    (out,) = board.chart_w.outputs
+    assert sum(v["incidents"] for v in out["data"][MIME_VEGALITE]["data"]["values"]) == 5
+    bundle = board._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("IncidentDashboard: 5 of 20 incidents")
+
+
+def test_responsive_with_50000_incidents() -> None:
+    recs = [make_incident(i, created=T0 + timedelta(minutes=10 * i)) for i in range(50_000)]
+    board = IncidentDashboard(incidents_frame(recs, adapter="pagerduty"), page_size=50)
+    timings = []
+    for change in (
+        lambda: setattr(board.status_w, "value", ("triggered", "acknowledged")),
+        lambda: setattr(board.search_w, "value", "incident 4"),
+        lambda: setattr(board.team_w, "value", ("Payments",)),
+        lambda: board.next_w.click(),
+    ):
+        t0 = time.perf_counter()
+        change()
+        timings.append(time.perf_counter() - t0)
+    assert max(timings) < 1.0, timings  # typically ~30 ms each
+    assert board.table_w.value.count("<tr>") == 51  # header + one page
