@@ -74,9 +74,6 @@ class Identity:
     bucket: str
 
 
-Handler = Callable[["Simulator", "Call"], Any]
-
-
 @dataclasses.dataclass
 class Call:
     method: str
@@ -166,10 +163,11 @@ class Simulator:
         if status == 500:
             body = dumps({"error": {"message": "Internal Server Error", "code": 2000}})
             return Reply(500, [JSON_TYPE, *rate_headers], body)
-        # Gateways in front of the API answer HTML, not the API's JSON.
+        # Gateways in front of the API answer HTML, not the API's JSON. The ratelimit-*
+        # headers stay, so clients see them on every response as the brief for tests asks.
         phrase = "Bad Gateway" if status == 502 else "Service Unavailable"
         html = f"<html><body><h1>{status} {phrase}</h1></body></html>".encode()
-        return Reply(status, [(b"content-type", b"text/html")], html)
+        return Reply(status, [(b"content-type", b"text/html"), *rate_headers], html)
 
     def _authenticate(self, header: str) -> Identity | None:
         m = _TOKEN_RE.match(header) or _BEARER_RE.match(header.strip())

@@ -139,6 +139,7 @@ class Incident:
         "assigned_via",
         "assignees",
         "created_at",
+        "details",
         "escalated_at",
         "escalation_policy",
         "history",
@@ -195,6 +196,8 @@ class Incident:
         self.updated_at = created_at
         self.log_seed = 0
         self.notes: list[Note] | None = None
+        #: ``body.details`` given to ``POST /incidents`` (shown as the first alert's details).
+        self.details: object = None
         self.history: list[LogEvent] | None = None
         #: Bumped on every write so cached renderings go stale.
         self.version = 0

@@ -421,7 +421,9 @@ class Renderer:
                     "body": {
                         "type": "alert_body",
                         "contexts": [],
-                        "details": {
+                        "details": inc.details
+                        if n == 0 and inc.details is not None
+                        else {
                             "summary": inc.title,
                             "source": f"{service.slug}.prod.example.com",
                             "occurrence": n + 1,

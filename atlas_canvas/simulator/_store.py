@@ -414,6 +414,17 @@ class Store:
                 raise bad_request("Escalation Policy Not Found", code=1014)
             ep = self.eps_by_id[eid]
         assignees = self._assignees(body["assignments"]) if "assignments" in body else None
+        details = None
+        if "body" in body:
+            incident_body = body["body"]
+            if (
+                not isinstance(incident_body, dict)
+                or incident_body.get("type", "incident_body") != "incident_body"
+            ):
+                raise bad_request("Body must be an object of type incident_body.")
+            details = incident_body.get("details")
+            if details is not None and not isinstance(details, (str, dict)):
+                raise bad_request("Body details must be a string or an object.")
         at = max(self.clock(), self.incidents[-1].created_at if self.incidents else 0)
         inc = Incident(
             len(self.incidents) + 1,
@@ -428,6 +439,7 @@ class Store:
         )
         inc.log_seed = self._rng.getrandbits(32)
         inc.escalation_policy = ep
+        inc.details = details
         inc.history = []
         self._event(inc, "trigger", at, actor, "website")
         if assignees:

@@ -147,8 +147,11 @@ def test_rate_window_resets() -> None:
 def test_fault_injection_5xx_share() -> None:
     app = create_wsgi_app(make_config(incidents=50, fault_rate=0.3))
     with client_for(app) as api:
-        codes = [api.get("/priorities").status_code for _ in range(400)]
+        replies = [api.get("/priorities") for _ in range(400)]
+    codes = [r.status_code for r in replies]
     faults = [c for c in codes if c >= 500]
+    assert all("ratelimit-remaining" in r.headers for r in replies)
+    assert any(r.status_code == 500 and r.json()["error"]["code"] == 2000 for r in replies)
     assert set(codes) <= {200, 500, 502, 503}
     assert 80 <= len(faults) <= 160
 

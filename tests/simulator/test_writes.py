@@ -224,6 +224,30 @@ def test_create_incident(api: httpx.Client, app: SimulatorWsgiApp) -> None:
         headers=frm,
     )
     assert r.json()["incident"]["status"] == "acknowledged"
+    r = api.post(
+        "/incidents",
+        json={
+            "incident": {
+                "type": "incident",
+                "title": "With details",
+                "service": {"id": service.id, "type": "service_reference"},
+                "body": {"type": "incident_body", "details": {"disk": "97%"}},
+            }
+        },
+        headers=frm,
+    )
+    created = r.json()["incident"]
+    alerts = api.get(f"/incidents/{created['id']}/alerts").json()["alerts"]
+    assert alerts[0]["body"]["details"] == {"disk": "97%"}
+    bad_body = {
+        "incident": {
+            "type": "incident",
+            "title": "x",
+            "body": {"type": "nope"},
+            "service": {"id": service.id, "type": "service_reference"},
+        }
+    }
+    assert api.post("/incidents", json=bad_body, headers=frm).status_code == 400
     for bad in [
         {},
         {"incident": {"type": "incident", "title": "x"}},
