@@ -221,6 +221,8 @@ class Simulator:
             raise not_found()
         if head == "users" and n == 2 and parts[1] == "me":
             return self.users_me(call)
+        if head == "log_entries" and n == 2:
+            return 200, self.get_log_entry(call, parts[1])
         lister = _LISTS.get(head)
         if lister is not None and n == 1:
             return 200, lister(self, call)
@@ -350,6 +352,19 @@ class Simulator:
         if boolean(call.params, "is_overview"):
             entries = [e for e in entries if e["type"] in _OVERVIEW]
         return _page_of("log_entries", entries, page)
+
+    def get_log_entry(self, call: Call, entry_id: str) -> dict[str, Any]:
+        zone = parse_zone(call.params)
+        include = parse_include(
+            call.params, frozenset({"incidents", "services", "channels", "teams"})
+        )
+        found = self.store.find_log_entry(entry_id)
+        if found is None:
+            raise not_found()
+        inc, event = found
+        entry = self.store.render.log_entry(inc, event, zone)
+        self._expand([entry], include, inc, zone)
+        return {"log_entry": entry}
 
     def alerts(self, call: Call, ident: str) -> bytes:
         page = parse_page(call.params)

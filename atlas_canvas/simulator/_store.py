@@ -66,6 +66,7 @@ class Store:
         # against the same seed gives the same ids.
         self._rng = random.Random(account.seed * 7919 + 17)
         self._service_status: dict[int, tuple[str, int]] | None = None
+        self._trigger_index: dict[str, int] | None = None
         self.generation = 0
 
     # -- time ------------------------------------------------------------------------------
@@ -177,6 +178,27 @@ class Store:
                 for s in self.account.services
             }
         return self._service_status
+
+    def find_log_entry(self, entry_id: str) -> tuple[Incident, LogEvent] | None:
+        """The incident and event of a log entry id (``GET /log_entries/{id}``).
+
+        Trigger entries (what ``first_trigger_log_entry.self`` links to) are indexed on first
+        use; any other id is searched in the incidents' timelines, newest first.
+        """
+        if self._trigger_index is None or len(self._trigger_index) < len(self.incidents):
+            self._trigger_index = {
+                log_entry_id(inc.log_seed, 0): inc.number for inc in self.incidents
+            }
+        number = self._trigger_index.get(entry_id)
+        candidates = (
+            [self.incidents[number - 1]] if number is not None else reversed(self.incidents)
+        )
+        for inc in candidates:
+            events = inc.history if inc.history is not None else timeline(self.account, inc)
+            for event in events:
+                if event.id == entry_id:
+                    return inc, event
+        return None
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -106,6 +106,9 @@ def patched_spec() -> dict[str, Any]:
                     entry = part.get("properties", {}).get("log_entry")
                     if entry and "oneOf" in entry:
                         entry["anyOf"] = entry.pop("oneOf")
+                single = items.get("properties", {}).get("log_entry")
+                if single and "oneOf" in single:
+                    single["anyOf"] = single.pop("oneOf")
     # AcknowledgeLogEntry's own enum says "acknowledgement_log_entry" while the LogEntry base
     # enum (and the live API, and the clients) use "acknowledge_log_entry": accept both.
     ack = schemas["AcknowledgeLogEntry"]["allOf"][1]["properties"]["type"]
@@ -207,6 +210,16 @@ def test_incident_detail_and_subresources_conform(
         )
         logs = check(ro_api.get(f"/incidents/{inc.id}/log_entries"), "/incidents/{id}/log_entries")
         assert logs["log_entries"][-1]["type"] == "trigger_log_entry"
+        first = logs["log_entries"][-1]
+        assert (
+            first["id"]
+            == ro_api.get(f"/incidents/{inc.id}").json()["incident"]["first_trigger_log_entry"][
+                "id"
+            ]
+        )
+        for entry in (first, logs["log_entries"][0]):
+            one = check(ro_api.get(f"/log_entries/{entry['id']}"), "/log_entries/{id}")
+            assert one["log_entry"] == entry
         alerts = check(ro_api.get(f"/incidents/{inc.id}/alerts"), "/incidents/{id}/alerts")
         assert len(alerts["alerts"]) == min(inc.alerts, 25)
         check(ro_api.get(f"/incidents/{inc.id}/notes"), "/incidents/{id}/notes")

@@ -326,6 +326,7 @@ def test_get_by_number_and_404(ro_api: httpx.Client, ro_app: SimulatorWsgiApp) -
         "/services/PNOPE",
         "/nothing/here",
         "/users/PNOPE",
+        "/log_entries/RNOPE",
     ):
         r = ro_api.get(missing)
         assert r.status_code == 404, missing
