@@ -5,7 +5,8 @@ Measures requests/s and p50/p99 latency at 32 connections (wrk, loopback) for:
 1. the upstream direct: nginx serving a fixed ~25 KB JSON page of incidents;
 2. nginx as a reverse proxy in front of it, adding the Authorization header;
 3. jupyter-server-proxy (in a Jupyter server) in front of the same upstream;
-4. `mom atlas run` (one process, and with ``--workers``), adding the header from a secret.
+4. `mom atlas run` (one process, with ``--workers``, and with aiohttp's client instead of the
+   built-in HTTP/1.1 client), adding the header from a secret;
 
 and prints the ratios and whether the goals hold (Atlas >= 5x jupyter-server-proxy, p99 under
 20 ms; stretch: half of nginx's rate).
@@ -17,7 +18,7 @@ with a note; without wrk nothing can be measured.
 Usage::
 
     .venv/bin/python benchmarks/proxy.py                 # 5 s per measurement
-    .venv/bin/python benchmarks/proxy.py --duration 10 --workers 1,2
+    .venv/bin/python benchmarks/proxy.py --duration 10 --atlas 1:h1,2:h1
 """
 
 from __future__ import annotations
@@ -113,8 +114,8 @@ def run_wrk(
     subprocess.run(warm, capture_output=True, check=False)
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     errors = 0
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if m:
@@ -181,7 +182,11 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--workers", default="1,2", help="Atlas worker counts to measure")
+    parser.add_argument(
+        "--atlas",
+        default="1:h1,2:h1,1:aiohttp",
+        help="Atlas variants to measure, WORKERS:CLIENT (client: h1 or aiohttp)",
+    )
     parser.add_argument("--skip", default="", help="comma list: nginx-proxy,jsp")
     ns = parser.parse_args()
     skip = set(filter(None, ns.skip.split(",")))
@@ -315,13 +320,18 @@ def main() -> int:
                 "BENCH_PD_TOKEN": HEADER_SECRET,
             }
             mom = [sys.executable, "-m", "atlas_canvas", "atlas", "run", "-f", str(cfg)]
-            for workers in [int(w) for w in ns.workers.split(",") if w]:
+            for variant in filter(None, ns.atlas.split(",")):
+                workers, _, client = variant.partition(":")
+                client = client or "h1"
                 port = free_port()
-                atlas = procs.start([*mom, "--port", str(port), "--workers", str(workers)], env=env)
+                atlas = procs.start(
+                    [*mom, "--port", str(port), "--workers", workers, "--upstream-client", client],
+                    env=env,
+                )
                 url = f"http://127.0.0.1:{port}/v1/apis/http/pd/incidents"
                 hdr = {"Atlas-Accesstoken": ACCESS_TOKEN}
                 assert wait_http(url, hdr) == page
-                measure(f"mom atlas run (workers={workers})", url, hdr)
+                measure(f"mom atlas run (w={workers}, {client})", url, hdr)
                 procs.stop(atlas)
         finally:
             procs.stop_all()
