@@ -289,6 +289,15 @@ class Store:
             if eid not in self.eps_by_id:
                 raise bad_request("Escalation Policy Not Found", code=1014)
             plan["escalation_policy"] = self.eps_by_id[eid]
+        reopens = plan.get("status") in ("triggered", "acknowledged")
+        if inc.status == "resolved" and not reopens:
+            moves = {"escalation_level", "assignments", "escalation_policy"} & changes.keys()
+            if moves:
+                raise bad_request(
+                    f"Incident Already Resolved: {', '.join(sorted(moves))} needs an open "
+                    "incident (set status to reopen it).",
+                    code=1001,
+                )
         if "escalation_level" in changes:
             level = changes["escalation_level"]
             ep = plan.get("escalation_policy", self.render.incident_ep(inc))
@@ -336,7 +345,15 @@ class Store:
     ) -> None:
         if not plan and resolution is None:
             return
+        if plan.keys() == {"status"} and plan["status"] == inc.status != "acknowledged":
+            return  # resolving a resolved incident (or re-triggering) changes nothing
         at = max(self.clock(), inc.created_at)
+        status = plan.get("status")
+        if inc.status == "resolved" and status in ("triggered", "acknowledged"):
+            # Reopen first, so assignments given in the same change apply to the open incident.
+            self._reopen(inc, at)
+            inc.status = "triggered"
+            self._event(inc, "trigger", at, actor, "website")
         if "title" in plan:
             inc.title = plan["title"]
         if "urgency" in plan and plan["urgency"] != inc.urgency:
@@ -367,19 +384,12 @@ class Store:
                 # Reassigning hands the incident over: it needs a new acknowledgement.
                 inc.status = "triggered"
                 inc.ack_at, inc.ack_by = 0, -1
-        status = plan.get("status")
         if status == "acknowledged":
-            if inc.status == "resolved":
-                self._reopen(inc, at)
             inc.status = "acknowledged"
             inc.ack_at, inc.ack_by = at, actor
             self._event(inc, "acknowledge", at, actor, "website")
         elif status == "triggered" and inc.status != "triggered":
-            if inc.status == "resolved":
-                self._reopen(inc, at)
-                self._event(inc, "trigger", at, actor, "website")
-            else:
-                self._event(inc, "unacknowledge", at, actor, "website")
+            self._event(inc, "unacknowledge", at, actor, "website")
             inc.status = "triggered"
             inc.ack_at, inc.ack_by = 0, -1
         elif status == "resolved" and inc.status != "resolved":

@@ -320,3 +320,33 @@ def test_cached_pages_see_writes(api: httpx.Client, app: SimulatorWsgiApp) -> No
     after = api.get("/incidents", params=params).json()["incidents"]
     assert after[7]["title"] == "Renamed" and after[7]["updated_at"] >= before[7]["updated_at"]
     assert [i["id"] for i in after] == [i["id"] for i in before]
+
+
+def test_reopen_assign_and_idempotent_resolve(api: httpx.Client, app: SimulatorWsgiApp) -> None:
+    frm = from_header(app)
+    users = app.simulator.account.users
+    done = next(i for i in app.simulator.account.incidents if i.status == "resolved")
+    before = api.get(f"/incidents/{done.id}").json()
+    r = api.put(
+        f"/incidents/{done.id}",
+        json={"incident": {"type": "incident", "status": "resolved"}},
+        headers=frm,
+    )
+    assert r.status_code == 200 and r.json() == before  # nothing to change
+    assign = [{"assignee": {"id": users[9].id, "type": "user_reference"}}]
+    r = api.put(
+        f"/incidents/{done.id}",
+        json={"incident": {"type": "incident", "assignments": assign}},
+        headers=frm,
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == 1001
+    r = api.put(
+        "/incidents",
+        json={"incidents": [{"id": done.id, "status": "acknowledged", "assignments": assign}]},
+        headers=frm,
+    )
+    inc = r.json()["incidents"][0]
+    assert inc["status"] == "acknowledged" and inc["resolved_at"] is None
+    assert [a["assignee"]["id"] for a in inc["assignments"]] == [users[9].id]
+    kinds = [e["type"] for e in api.get(f"/incidents/{done.id}/log_entries").json()["log_entries"]]
+    assert kinds[:3] == ["acknowledge_log_entry", "assign_log_entry", "trigger_log_entry"]
