@@ -31,7 +31,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._errors import AtlasError, UpstreamTimeoutError, UpstreamUnreachableError
+from ._errors import AtlasError, BadPathError, UpstreamTimeoutError, UpstreamUnreachableError
 from ._routing import UpstreamRequest
 
 __all__ = ["H1Response", "H1Sender"]
@@ -436,7 +436,13 @@ class H1Sender:
         elif req.method in ("POST", "PUT", "PATCH"):
             head.append("Content-Length: 0\r\n")
         head.append("\r\n")
-        head_bytes = "".join(head).encode("latin-1")
+        text = "".join(head)
+        lines = len(head) + 1  # the first piece holds the request line and Host
+        if text.count("\n") != lines or text.count("\r") != lines:
+            # Defence in depth (the front doors' parsers already refuse these): a CR/LF
+            # inside a header would let a value smuggle headers or a second request.
+            raise BadPathError("refused request: a header holds a line break")
+        head_bytes = text.encode("latin-1", "strict")
         replayable = not streamed and req.method in _IDEMPOTENT
         for attempt in (0, 1):
             conn = self._acquire_idle(key) if attempt == 0 else None

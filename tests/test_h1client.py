@@ -263,3 +263,20 @@ async def test_streamed_upload_chunked_and_with_length() -> None:
         await sender.aclose()
     expected = b"".join(bytes([i]) * 10000 for i in range(50))
     assert seen == [expected, expected]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[("X-A", "1\r\nX-Injected: 1")], [("X-A", "1\nGET / HTTP/1.1")], [("X-A\r\nX-B", "1")]],
+)
+async def test_header_line_breaks_never_reach_the_wire(headers: list[tuple[str, str]]) -> None:
+    from atlas_canvas._errors import BadPathError
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise AssertionError("nothing may be sent")
+
+    async with Server(handler) as srv:
+        req = UpstreamRequest("GET", srv.url + "/x", headers, "t", "/x")
+        with pytest.raises(BadPathError):
+            await H1Sender().send(req)
+        assert srv.connections == 0
