@@ -170,7 +170,8 @@ class Simulator:
         return Reply(status, [(b"content-type", b"text/html"), *rate_headers], html)
 
     def _authenticate(self, header: str) -> Identity | None:
-        m = _TOKEN_RE.match(header) or _BEARER_RE.match(header.strip())
+        header = header.strip()
+        m = _TOKEN_RE.match(header) or _BEARER_RE.match(header)
         if not m:
             return None
         given = m.group(1).encode()
