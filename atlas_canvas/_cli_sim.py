@@ -24,7 +24,7 @@ def _parse_now(value: str | None) -> dt.datetime | None:
 
 @cli.command("pagerduty-sim")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--seed", default=1, show_default=True, type=int, help="Account generator seed.")
 @click.option(
     "--incidents",

@@ -350,3 +350,24 @@ def test_reopen_assign_and_idempotent_resolve(api: httpx.Client, app: SimulatorW
     assert [a["assignee"]["id"] for a in inc["assignments"]] == [users[9].id]
     kinds = [e["type"] for e in api.get(f"/incidents/{done.id}/log_entries").json()["log_entries"]]
     assert kinds[:3] == ["acknowledge_log_entry", "assign_log_entry", "trigger_log_entry"]
+
+
+def test_empty_account_lists_nothing_then_what_is_created() -> None:
+    app = create_wsgi_app(make_config(incidents=0))
+    with client_for(app) as api:
+        body = api.get("/incidents", params={"total": "true"}).json()
+        assert body == {"incidents": [], "limit": 25, "offset": 0, "total": 0, "more": False}
+        service = app.simulator.account.services[0]
+        r = api.post(
+            "/incidents",
+            json={
+                "incident": {
+                    "type": "incident",
+                    "title": "First",
+                    "service": {"id": service.id, "type": "service_reference"},
+                }
+            },
+            headers=from_header(app),
+        )
+        assert r.status_code == 201 and r.json()["incident"]["incident_number"] == 1
+        assert [i["title"] for i in api.get("/incidents").json()["incidents"]] == ["First"]
