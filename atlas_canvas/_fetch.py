@@ -147,7 +147,7 @@ class Response:
     @property
     def data(self) -> Any:
         """The body parsed as JSON (synchronously); raises ``ValueError`` if it is not JSON."""
-        return _json.loads(self.body)
+        return _loads(self.body)
 
     async def json(self) -> Any:
         """The body parsed as JSON."""
@@ -233,6 +233,16 @@ class Response:
             except ValueError:
                 pass
         return bundle
+
+
+def _loads(body: bytes) -> Any:
+    # orjson decodes a page of 100 incidents ~4x faster than json, which is most of the CPU
+    # time of a large incident fetch. Both raise ValueError subclasses on bad input.
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency; json still works
+        return _json.loads(body)
+    return orjson.loads(body)
 
 
 def _upstream_detail(body: bytes) -> str:

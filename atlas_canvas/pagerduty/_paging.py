@@ -421,6 +421,9 @@ class _Pager:
                     continue
                 seen.add(key)
                 out.append(item)
+        if self.stats.total is None and self.stats.windows > 1:
+            # Split up front (a range over 6 months): the total is what the windows held.
+            self.stats.total = len(out)
         self.stats.seconds = time.perf_counter() - started
         return out
 
