@@ -40,6 +40,23 @@ pass ``now=`` for byte-identical bodies across runs. Auth: ``Authorization: Toke
 or ``Bearer <t>``; ``read_only_token`` answers 403 on writes; an account token needs a
 ``From: <user email>`` header on writes (``app.simulator.account.users[0].email`` works).
 Command line: ``mom pagerduty-sim --help``.
+
+Endpoints: ``GET /incidents`` (``statuses[]``, ``urgencies[]``, ``service_ids[]``,
+``team_ids[]``, ``user_ids[]``, ``since``/``until``, ``date_range=all``, ``incident_key``,
+``sort_by``, ``include[]``, ``time_zone``, ``limit``/``offset``/``total``), ``GET|PUT
+/incidents/{id or number}``, bulk ``PUT /incidents`` (at most 250, else 413),
+``POST /incidents`` (201), ``GET /incidents/{id}/log_entries|alerts|notes``,
+``POST /incidents/{id}/notes``, ``GET /log_entries/{id}``, ``GET /services[/{id}]``,
+``/users[/{id}]``, ``/users/me``, ``/teams[/{id}]``, ``/escalation_policies[/{id}]``,
+``/priorities``, ``/oncalls``.
+
+Edges, as the real API: limit 25 by default, at most 100 (bigger is served as 100);
+``offset + limit > 10000`` is 400 code 2002 with the observed body; no ``since``/``until``
+means the last month, one bound means one month from it, more than 6 calendar months is
+400 (the observed ``" is invalid."`` body); naive bounds are read in the account's zone
+(America/New_York) or ``time_zone``; bad credentials are 401 code 2006; ``ratelimit-limit``,
+``-remaining`` and ``-reset`` come on every response and a spent per-token budget is 429
+code 2020; unknown ids are 404 code 2100.
 """
 
 from __future__ import annotations
