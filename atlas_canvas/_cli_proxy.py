@@ -144,7 +144,7 @@ def run(
     from ._h1client import H1Sender
     from ._routing import Router
     from ._server import AtlasApp, ServerOptions, run_server
-    from ._tokens import TOKEN_ENV, ensure_server_token
+    from ._tokens import TOKEN_ENV, ensure_server_token, token_file_path
     from ._upstream import AiohttpSender
 
     if keyfile and not certfile:
@@ -171,7 +171,14 @@ def run(
         )
     if workers > 1 and port == 0:
         raise UsageError("--workers needs an explicit --port")
-    token, token_path = ensure_server_token()
+    try:
+        token, token_path = ensure_server_token()
+    except OSError as exc:
+        raise AtlasError(
+            f"cannot store the generated access token: {exc.strerror or exc} "
+            f"({getattr(exc, 'filename', None) or token_file_path()})",
+            hint=f"set {TOKEN_ENV}, or ATLAS_TOKEN_FILE to a writable path",
+        ) from None
 
     def make_app() -> AtlasApp:
         router = Router(config_path=path)
@@ -288,6 +295,7 @@ def _parse_header(raw: str) -> tuple[str, str]:
 )
 @click.option("--data-binary", "data_binary", default=None, help="Same as -d.")
 @click.option("-i", "--include", is_flag=True, help="Show the status line and headers.")
+@click.option("-s", "--silent", is_flag=True, hidden=True, help="Accepted for curl habits.")
 @click.option(
     "--base-url",
     default=None,
@@ -314,6 +322,7 @@ def curl(
     data: str | None,
     data_binary: str | None,
     include: bool,
+    silent: bool,
     base_url: str | None,
     config_file: str | None,
     cacert: str | None,

@@ -195,3 +195,20 @@ def test_run_refuses_keyfile_without_certfile(setup, capsysbinary, tmp_path) -> 
     key.write_text("x")
     code, _, err = _run(capsysbinary, "atlas", "run", "-f", str(cfg), "--keyfile", str(key))
     assert code == 2 and "--keyfile needs --certfile" in err
+
+
+def test_run_reports_an_unwritable_token_file(setup, capsysbinary, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cfg, _ = setup
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("ATLAS_TOKEN_FILE", str(blocker / "token"))
+    code, _, err = _run(capsysbinary, "atlas", "run", "-f", str(cfg), "--port", "0")
+    assert code == 1
+    assert err.startswith("error: cannot store the generated access token")
+    assert "ATLAS_ACCESS_TOKEN" in err and "Traceback" not in err
+
+
+def test_curl_accepts_silent_flag(setup, capsysbinary) -> None:  # type: ignore[no-untyped-def]
+    cfg, _ = setup
+    code, out, _ = _run(capsysbinary, "curl", "-s", "-f", str(cfg), "/v1/apis/http/pd/x")
+    assert code == 0 and b'"/base/x"' in out
