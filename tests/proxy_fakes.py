@@ -45,6 +45,7 @@ class Recorder:
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     release: threading.Event = field(default_factory=threading.Event)
+    first_bytes: threading.Event = field(default_factory=threading.Event)
 
     def add(self, item: Seen) -> None:
         with self.lock:
@@ -90,6 +91,20 @@ def _handler(rec: Recorder, name: str) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def handle_one(self) -> None:
+            if self.path.endswith("/stream-in"):
+                # Read a chunked upload piece by piece, telling the test when bytes arrive.
+                total = bytearray()
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        break
+                    total += self.rfile.read(size)
+                    self.rfile.readline()
+                    rec.first_bytes.set()
+                rec.add(Seen(self.command, self.path, list(self.headers.items()), bytes(total)))
+                self._send(200, json.dumps({"length": len(total)}).encode())
+                return
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                 body = _read_chunked(self.rfile)
             else:

@@ -247,6 +247,27 @@ def test_bodies_byte_for_byte(
     assert up.seen[2].body == large
 
 
+def test_request_body_is_streamed_upstream(
+    atlas: AtlasProcess,
+    clean: tuple[Recorder, Recorder],
+    fakes: tuple[str, Recorder, str, Recorder],
+) -> None:
+    up = fakes[1]
+    up.first_bytes.clear()
+    part = bytes(range(256)) * 512  # 128 KiB
+
+    def body() -> Iterator[bytes]:
+        yield part
+        # The upstream must hold the first part before the rest even exists.
+        assert up.first_bytes.wait(10), "the proxy buffered the upload"
+        yield part[::-1]
+
+    with atlas.client() as client:
+        r = client.put("/v1/apis/http/pd/stream-in", content=body())
+    assert r.status_code == 200 and r.json() == {"length": 2 * len(part)}
+    assert up.seen[-1].body == part + part[::-1]
+
+
 def test_request_too_large_413(atlas: AtlasProcess, clean: tuple[Recorder, Recorder]) -> None:
     up, _ = clean
     big = b"x" * (4 * 1024 * 1024 + 1)
