@@ -280,3 +280,44 @@ async def test_header_line_breaks_never_reach_the_wire(headers: list[tuple[str, 
         with pytest.raises(BadPathError):
             await H1Sender().send(req)
         assert srv.connections == 0
+
+
+async def test_https_upstream_verified_against_the_trust_store(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+    from pathlib import Path
+
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+
+    async def on_conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await _read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(on_conn, "127.0.0.1", 0, ssl=server_ctx)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        # Not trusted by the system store: refused, with a clear message.
+        with pytest.raises(UpstreamUnreachableError) as info:
+            await H1Sender().send(_req(url))
+        assert "certificate" in str(info.value)
+        # Trusted through SSL_CERT_FILE (how a corporate CA is added): verified and served.
+        ca_file = Path(str(tmp_path)) / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        sender = H1Sender()
+        resp = await sender.send(_req(url))
+        assert await _body(resp) == b"secure"
+        await sender.aclose()
+    finally:
+        server.close()
