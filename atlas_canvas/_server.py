@@ -10,6 +10,9 @@ Every route but ``/healthcheck`` needs the ``Atlas-Accesstoken`` header, compare
 time. Bodies stream both ways: request bodies above 64 KiB (or chunked) are streamed
 upstream, and response bodies above 1 MiB (or of unknown length) are streamed back, so a
 large body is never held in memory. Requests larger than ``max_body_size`` get 413.
+Upstream status, headers (hop-by-hop removed) and body bytes are passed unchanged; the only
+additions are ``Date``/``Server`` when the upstream sent none, and ``Content-Type:
+application/octet-stream`` on a non-empty body that had no type (RFC 9110 §8.3).
 
 Stack chosen by measurement (``benchmarks/README.md``): aiohttp's low-level ``web.Server``
 (no router, no middleware) with one pooled ``aiohttp.ClientSession``, on uvloop when
@@ -240,9 +243,6 @@ class AtlasApp:
                             (n, v) for n, v in headers if n.lower() not in _RECOMPUTED
                         ),
                     )
-                    if not any(n.lower() == "content-type" for n, _ in headers):
-                        # aiohttp would add application/octet-stream; keep upstream's absence.
-                        out._headers.pop("Content-Type", None)
                 return out, resp.status
             stream = web.StreamResponse(
                 status=resp.status, reason=resp.reason, headers=CIMultiDict(headers)
@@ -257,6 +257,10 @@ class AtlasApp:
                 resp.close()
                 if request.transport is not None:
                     request.transport.close()
+                return stream, resp.status
+            except ConnectionError:
+                # The caller went away mid-body: drop the upstream connection too.
+                resp.close()
                 return stream, resp.status
             await stream.write_eof()
             return stream, resp.status

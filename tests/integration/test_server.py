@@ -355,6 +355,22 @@ def test_upstream_cutting_the_body_short_is_never_a_clean_response(atlas: AtlasP
         assert client.get("/v1/apis/http/pd/ok").status_code == 200
 
 
+def test_caller_leaving_mid_body_is_handled_quietly(atlas: AtlasProcess) -> None:
+    import time
+
+    for _ in range(3):
+        with (
+            atlas.client() as client,
+            client.stream("GET", f"/v1/apis/http/pd/big?n={50 * 1024 * 1024}") as r,
+        ):
+            next(r.iter_raw())  # then hang up with most of the body unsent
+    time.sleep(0.3)
+    with atlas.client() as client:
+        assert client.get("/v1/apis/http/pd/ok").status_code == 200
+    log = atlas.log()
+    assert "Traceback" not in log and "Error handling request" not in log
+
+
 def test_head_and_unknown_adapter(atlas: AtlasProcess) -> None:
     with atlas.client() as client:
         r = client.head("/v1/apis/http/pd/x")
