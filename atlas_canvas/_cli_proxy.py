@@ -334,6 +334,8 @@ def curl(
     JSON is pretty-printed on a terminal and passed raw when piped. An upstream
     status >= 400 prints the body and exits 1; an Atlas error prints one line.
     A JSON body (-d '{...}') without a Content-Type header is sent as application/json.
+    Through a server (--base-url/ATLAS_URL), the access token is ATLAS_ACCESS_TOKEN
+    or, if unset, the one `mom atlas run` stored (~/.config/atlas-canvas/access-token).
 
     \b
     Example:

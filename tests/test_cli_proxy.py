@@ -212,3 +212,31 @@ def test_curl_accepts_silent_flag(setup, capsysbinary) -> None:  # type: ignore[
     cfg, _ = setup
     code, out, _ = _run(capsysbinary, "curl", "-s", "-f", str(cfg), "/v1/apis/http/pd/x")
     assert code == 0 and b'"/base/x"' in out
+
+
+def test_json_pretty_on_a_terminal_raw_when_piped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    import httpx
+
+    from atlas_canvas._cli_proxy import _write_body
+
+    class Tty(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    body = b'{"incidents":[{"id":"P1","summary":"caf\\u00e9"}]}'
+    response = httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", Tty(raw, encoding="utf-8"))
+    _write_body(response)
+    sys.stdout.flush()
+    assert raw.getvalue().decode() == (
+        '{\n  "incidents": [\n    {\n      "id": "P1",\n      "summary": "café"\n    }\n  ]\n}\n'
+    )
+    piped = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(piped, encoding="utf-8"))
+    _write_body(response)
+    sys.stdout.flush()
+    assert piped.getvalue() == body
