@@ -45,6 +45,9 @@ Header policy (:func:`upstream_headers`): the caller's end-to-end headers are fo
 The adapter's headers are then added and **win** (case-insensitive) over the caller's.
 Secrets (``${{ VAR }}``) are resolved at that moment from the process environment.
 Responses lose their hop-by-hop headers (:func:`downstream_headers`).
+
+Methods: any token method is forwarded except ``TRACE``/``TRACK`` (the upstream would echo
+the request back, adapter secrets included) and ``CONNECT`` (a tunnel), refused with 405.
 """
 
 from __future__ import annotations
@@ -354,6 +357,7 @@ class UpstreamRequest:
         return f"UpstreamRequest({self.method} {self.url} headers=[{names}])"
 
 
+_REFUSED_METHODS = frozenset({"TRACE", "CONNECT", "TRACK"})
 _TOKEN_METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
@@ -473,6 +477,13 @@ class Router:
             raise RouteNotFoundError(f"{raw_path} is not a proxy path")
         if not _TOKEN_METHOD.match(method):
             raise MethodNotAllowedError("invalid HTTP method")
+        if method.upper() in _REFUSED_METHODS:
+            # TRACE makes the upstream echo the request, adapter secrets included; CONNECT
+            # asks for a tunnel. Neither is an API call.
+            raise MethodNotAllowedError(
+                f"{method.upper()} is not proxied",
+                hint="use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS",
+            )
         adapter = self.adapter(route.adapter)
         assert adapter.base_url is not None  # checked by self.adapter()
         url = build_upstream_url(adapter.base_url, route.rest, query)

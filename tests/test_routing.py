@@ -265,3 +265,17 @@ def test_router_auto_reload_and_failed_reload_keeps_old(tmp_path: Path) -> None:
 def test_router_needs_a_config() -> None:
     with pytest.raises(ValueError):
         Router()
+
+
+@pytest.mark.parametrize("method", ["TRACE", "trace", "TRACK", "CONNECT", "GE T", "GET\r\n"])
+def test_echoing_tunnelling_and_malformed_methods_are_refused(method: str) -> None:
+    from atlas_canvas._errors import MethodNotAllowedError
+
+    with pytest.raises(MethodNotAllowedError) as info:
+        _router().prepare(method, "/v1/apis/http/pd/x", "", [])
+    assert info.value.http_status == 405
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_api_methods_are_forwarded_as_given(method: str) -> None:
+    assert _router().prepare(method, "/v1/apis/http/pd/x", "", []).method == method
