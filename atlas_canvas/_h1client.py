@@ -178,7 +178,7 @@ class H1Response:
         conn = self._conn
         if conn.response is self:
             conn.response = None
-        if self._done and self.keep_alive and not conn.closed and self._exc is None:
+        if self._done and self.keep_alive and not conn.closed and not conn.extra:
             self._sender._put_idle(conn)
         else:
             conn.close()
@@ -220,6 +220,7 @@ class _Conn(asyncio.Protocol):
         self.parser: Any = None
         self.closed = False
         self.reused = False
+        self.extra = False
         self._paused = False
         self._write_paused = False
         self._drain: asyncio.Future[None] | None = None
@@ -274,16 +275,27 @@ class _Conn(asyncio.Protocol):
             await self._drain
 
     # httptools callbacks
+    def _current(self) -> H1Response | None:
+        resp = self.response
+        if resp is None or resp._done:
+            # Bytes after the complete answer (a second response nobody asked for): never
+            # mix them into this one, and never reuse the connection.
+            self.extra = True
+            return None
+        return resp
+
     def on_status(self, status: bytes) -> None:
-        if self.response is not None:
-            self.response.reason = status.decode("latin-1")
+        resp = self._current()
+        if resp is not None:
+            resp.reason = status.decode("latin-1")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.response is not None:
-            self.response.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        resp = self._current()
+        if resp is not None:
+            resp.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
-        resp = self.response
+        resp = self._current()
         if resp is None:
             return
         resp.status = self.parser.get_status_code()
@@ -295,11 +307,12 @@ class _Conn(asyncio.Protocol):
         resp._headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        if self.response is not None and not self.response.no_body:
-            self.response._feed(body)
+        resp = self._current()
+        if resp is not None and not resp.no_body:
+            resp._feed(body)
 
     def on_message_complete(self) -> None:
-        resp = self.response
+        resp = self._current()
         if resp is not None and resp.status >= 200:
             resp._message_complete()
 

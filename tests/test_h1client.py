@@ -321,3 +321,24 @@ async def test_https_upstream_verified_against_the_trust_store(
         await sender.aclose()
     finally:
         server.close()
+
+
+async def test_an_unasked_second_response_is_never_mixed_in_or_reused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await _read_request(reader)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Evil: 1\r\n\r\nevil!"
+            )
+            await writer.drain()
+
+    async with Server(handler) as srv:
+        sender = H1Sender()
+        for _ in range(2):
+            resp = await sender.send(_req(srv.url))
+            body = await resp.read()
+            assert body == b"ok" and ("X-Evil", "1") not in resp.headers
+            resp.release()
+        assert srv.connections == 2  # the first connection was not trusted again
+        await sender.aclose()
