@@ -279,3 +279,48 @@ def test_echoing_tunnelling_and_malformed_methods_are_refused(method: str) -> No
 @pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 def test_api_methods_are_forwarded_as_given(method: str) -> None:
     assert _router().prepare(method, "/v1/apis/http/pd/x", "", []).method == method
+
+
+_ALPHABET = [*"abc./%25eEfF0ACc@:;\\?#~+ ", "%2e", "%2E", "%2f", "%5c", "%25", "%00", "%C0%AE"]
+
+
+def _decoded_levels(path: str) -> list[str]:
+    from urllib.parse import unquote
+
+    levels = [path]
+    for _ in range(4):
+        nxt = unquote(levels[-1], errors="surrogateescape")
+        if nxt == levels[-1]:
+            break
+        levels.append(nxt)
+    return levels
+
+
+def test_property_accepted_urls_never_leave_the_base() -> None:
+    """Any raw path either is refused or yields a URL under the base, at every decoding level
+    (a upstream that decodes once or twice more still cannot climb out of /base)."""
+    import posixpath
+    from urllib.parse import urlsplit
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    segment = st.lists(st.sampled_from(_ALPHABET), min_size=0, max_size=6).map("".join)
+    paths = st.lists(segment, min_size=1, max_size=5).map(lambda segs: "/" + "/".join(segs))
+
+    @settings(max_examples=1500, deadline=None)
+    @given(paths, st.sampled_from(["", "a=1", "x=%2e%2e/..&y[]=2"]))
+    def check(rest: str, query: str) -> None:
+        try:
+            url = build_upstream_url(BASE, rest, query)
+        except BadPathError:
+            return
+        parts = urlsplit(url)
+        assert (parts.scheme, parts.hostname, parts.port) == ("http", "127.0.0.1", 18001)
+        for level in _decoded_levels(parts.path):
+            assert "\\" not in level
+            normalized = posixpath.normpath(level)
+            assert normalized == "/base" or normalized.startswith("/base/"), (rest, level)
+            assert ".." not in level.split("/")
+
+    check()
