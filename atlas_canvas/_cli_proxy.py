@@ -214,8 +214,15 @@ def run(
 
 
 # --------------------------------------------------------------------------- clients
-def _remote_base(base_url: str | None) -> str | None:
-    return base_url or os.environ.get("ATLAS_URL") or None
+def _remote_base(base_url: str | None, config_file: str | None = None) -> str | None:
+    """The server to talk to, or None for in-process. Explicit flags beat ATLAS_URL."""
+    if base_url and config_file:
+        raise UsageError("give either --base-url (a running server) or -f FILE, not both")
+    if base_url:
+        return base_url
+    if config_file:
+        return None
+    return os.environ.get("ATLAS_URL") or None
 
 
 def _client(
@@ -223,7 +230,7 @@ def _client(
 ) -> httpx.Client:
     import httpx
 
-    remote = _remote_base(base_url)
+    remote = _remote_base(base_url, config_file)
     if remote:
         from ._tokens import TOKEN_ENV, client_token
 
@@ -362,7 +369,7 @@ def curl(
         try:
             response = client.request(verb, path, headers=header_list, content=body)
         except httpx.TransportError as exc:
-            where = _remote_base(base_url)
+            where = _remote_base(base_url, config_file)
             raise AtlasError(
                 f"cannot reach the Atlas server at {where}: {exc}",
                 hint="is `mom atlas run` running? check --base-url/ATLAS_URL",

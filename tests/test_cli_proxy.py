@@ -240,3 +240,23 @@ def test_json_pretty_on_a_terminal_raw_when_piped(monkeypatch: pytest.MonkeyPatc
     _write_body(response)
     sys.stdout.flush()
     assert piped.getvalue() == body
+
+
+def test_explicit_file_beats_atlas_url_and_both_flags_conflict(
+    setup, capsysbinary, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    cfg, _ = setup
+    monkeypatch.setenv("ATLAS_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
+    code, out, err = _run(capsysbinary, "curl", "-f", str(cfg), "/v1/apis/http/pd/x")
+    assert b"/base/x" in out
+    assert code == 0, err
+    code, _, err = _run(
+        capsysbinary,
+        "curl",
+        "-f",
+        str(cfg),
+        "--base-url",
+        "http://127.0.0.1:1",
+        "/v1/apis/http/pd/x",
+    )
+    assert code == 2 and "not both" in err
