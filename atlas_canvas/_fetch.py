@@ -395,10 +395,8 @@ async def _client_for(
         return entry
 
     path = _config_path(config)
-    try:
-        resolved = path.resolve()
-    except OSError:
-        resolved = path.absolute()
+    # abspath, not resolve(): this runs on every request and must cost one stat, not several.
+    resolved = Path(os.path.abspath(path))
     key = ("in-process", str(resolved))
     stamp = _file_stamp(resolved)
     entry = pool.get(key)
