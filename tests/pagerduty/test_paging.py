@@ -244,3 +244,22 @@ def test_parse_time_forms() -> None:
     now = datetime(2025, 3, 1, tzinfo=utc)
     assert parse_time("7d", now=now) == datetime(2025, 2, 22, tzinfo=utc)
     assert parse_time("12h", now=now) == datetime(2025, 2, 28, 12, tzinfo=utc)
+
+
+async def test_progress_bar_only_when_interactive_and_long(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlas_canvas.pagerduty import _paging
+
+    fake = FakePD(make_incidents(1_500))
+    await fetch_incident_records(IncidentQuery.build(), transport=fake.transport())
+    assert "incident" not in capsys.readouterr().err  # not interactive: no bar
+
+    monkeypatch.setattr(_paging, "_interactive", lambda: True)
+    await fetch_incident_records(IncidentQuery.build(), transport=fake.transport())
+    assert "incidents:" in capsys.readouterr().err  # tqdm's text bar on stderr
+    await fetch_incident_records(IncidentQuery.build(), transport=fake.transport(), progress=False)
+    assert capsys.readouterr().err == ""
+    small = FakePD(make_incidents(300))
+    await fetch_incident_records(IncidentQuery.build(), transport=small.transport())
+    assert capsys.readouterr().err == ""  # short fetches get no bar
