@@ -81,3 +81,37 @@ def test_no_notebook_holds_the_planted_secret_or_ignores_outputs() -> None:
     # The sanitizer cannot hide a leaked secret: none of its patterns touches it.
     rules = re.findall(r"^regex: (.*)$", SANITIZE.read_text(), flags=re.M)
     assert rules and all(re.sub(r, "X", PLANTED_SECRET) == PLANTED_SECRET for r in rules)
+
+
+def test_magic_mistakes_fail_the_run_with_one_short_line(tmp_path: Path) -> None:
+    """Under nbclient (hence nbmake, papermill) and nbval, a user error stops the run."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell("%load_ext atlas_canvas"),
+            new_code_cell("%atlas incidnts --all"),
+            new_code_cell("print('not reached')"),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    client = NotebookClient(nb, timeout=120, kernel_name="python3")
+    with pytest.raises(CellExecutionError) as info:
+        client.execute()
+    assert "did you mean 'incidents'" in str(info.value)
+    (error,) = [o for o in nb.cells[1].outputs if o["output_type"] == "error"]
+    assert error["ename"] == "UsageError"
+    assert len(error["traceback"]) == 1  # the short line, not a Python traceback
+    assert nb.cells[2].outputs == []
+
+    saved = tmp_path / "mistake.ipynb"
+    nbformat.write(nb, saved)
+    out = nbval(saved)
+    assert out.returncode != 0 and "UsageError" in out.stdout
