@@ -37,7 +37,7 @@ from IPython.core.magic import (
 from traitlets import Bool, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
-from ._errors import AtlasError, NoMatchingInstanceError, UsageError
+from ._errors import AtlasError, HTTPStatusError, NoMatchingInstanceError, UsageError
 from ._fetch import (
     Response,
     atlas_proxy_fetch_sync,
@@ -259,7 +259,7 @@ class AtlasMagics(Magics, Configurable):
         err = r.error()
         # Atlas's own refusals (unknown adapter, missing secret, bad path) are user errors;
         # upstream answers of any status are shown as responses.
-        if err is not None and type(err).__name__ != "HTTPStatusError":
+        if err is not None and not isinstance(err, HTTPStatusError):
             if isinstance(err, NoMatchingInstanceError):
                 adapter = path.split("/v1/apis/http/", 1)[-1].split("/", 1)[0]
                 try:
