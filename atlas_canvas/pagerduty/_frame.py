@@ -38,6 +38,7 @@ any filtering), and ``df.attrs["raw"]`` maps id → dict for the whole fetch.
 from __future__ import annotations
 
 import copy
+import gc
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -183,15 +184,17 @@ def _names(values: list[Any]) -> list[Any]:
     """``summary`` (else ``name``) of each reference; None for a missing reference."""
     out = _sub(values, "summary")
     if None in out:
-        for i, v in enumerate(values):
-            if out[i] is None and type(v) is dict:
+        for i in [i for i, x in enumerate(out) if x is None]:
+            v = values[i]
+            if type(v) is dict:
                 out[i] = v.get("name")
     return out
 
 
 def _name_lists(values: list[Any]) -> list[list[Any]]:
     try:
-        return [[t["summary"] for t in v] for v in values]
+        # Most incidents have exactly one team: build that list without an inner comprehension.
+        return [[v[0]["summary"]] if len(v) == 1 else [t["summary"] for t in v] for v in values]
     except (KeyError, TypeError):
         return [
             [n for n in _names(list(v)) if n] if isinstance(v, (list, tuple)) else []
@@ -201,7 +204,15 @@ def _name_lists(values: list[Any]) -> list[list[Any]]:
 
 def _assignees(values: list[Any]) -> list[list[Any]]:
     try:
-        return [[a["assignee"]["summary"] for a in v] for v in values]
+        # Resolved incidents have none, open ones usually one.
+        return [
+            []
+            if not v
+            else [v[0]["assignee"]["summary"]]
+            if len(v) == 1
+            else [a["assignee"]["summary"] for a in v]
+            for v in values
+        ]
     except (KeyError, TypeError):
         return [
             [n for n in _names([a.get("assignee") if type(a) is dict else None for a in v]) if n]
@@ -254,6 +265,19 @@ def incidents_frame(
     ]
     if not recs:
         return empty_frame(adapter=adapter, raw=RawIncidents([]))
+    # Building a few hundred thousand short-lived lists and strings triggers full cyclic-GC
+    # passes that re-scan every raw incident dict (millions of objects, ~0.6 s each at 100k
+    # incidents). Nothing built here can form a cycle, so the collector waits until we return.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(recs, adapter)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build(recs: list[dict[str, Any]], adapter: str | None) -> pd.DataFrame:
     services = _pluck(recs, "service")
     created = _ts(_pluck(recs, "created_at"))
     acked = _first_ack(_pluck(recs, "acknowledgements"))
