@@ -94,8 +94,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[JupyterProce
     root = tmp / "root"
     root.mkdir()
     # A copy of the project's notebooks (the user's view), plus the test's own notebook.
+    # Outputs are cleared, as in a fresh checkout a user runs (the test runs the cells).
     for nb in (ROOT / "notebooks").glob("*.ipynb"):
-        (root / nb.name).write_bytes(nb.read_bytes())
+        data = json.loads(nb.read_text(encoding="utf-8"))
+        for cell in data.get("cells", []):
+            if cell.get("cell_type") == "code":
+                cell["outputs"] = []
+                cell["execution_count"] = None
+        (root / nb.name).write_text(json.dumps(data), encoding="utf-8")
     (root / "atlas-browser-test.ipynb").write_text(json.dumps(_notebook([_incidents_cell()])))
 
     # No "get notified about Jupyter news?" toast (and no news fetch from the network).
@@ -175,6 +181,18 @@ class ConsoleWatch:
         return out
 
 
+def _launch(p: Any) -> Any:
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-dev-shm-usage",
+        ],
+    )
+
+
 def _shot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -190,21 +208,13 @@ def test_sidebar_snippet_and_incidents_in_chromium(
     server, cfg = lab
     watch = ConsoleWatch()
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-dev-shm-usage",
-            ],
-        )
+        browser = _launch(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(60_000)
             page.on("console", watch.on_console)
             page.on("pageerror", watch.on_pageerror)
-            page.goto(f"{server.url}lab/tree/atlas-browser-test.ipynb?token={server.token}")
+            page.goto(f"{server.url}lab/tree/atlas-browser-test.ipynb?reset&token={server.token}")
 
             # -- the sidebar lists the simulator-backed adapter as healthy ----------------
             tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="atlas-canvas-sidebar"]')
@@ -226,8 +236,9 @@ def test_sidebar_snippet_and_incidents_in_chromium(
             notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
             expect(notebook.locator(".jp-Cell")).to_have_count(1)
             page.wait_for_function(
-                "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session"
-                "?.kernel?.status === 'idle'",
+                "() => window.jupyterapp?.shell.currentWidget?.context?.path"
+                " === 'atlas-browser-test.ipynb' && window.jupyterapp.shell.currentWidget"
+                ".sessionContext?.session?.kernel?.status === 'idle'",
                 timeout=120_000,
             )
             row.locator(".jp-AtlasCanvas-insert").click()
@@ -320,8 +331,71 @@ def test_sidebar_snippet_and_incidents_in_chromium(
             browser.close()
 
     log = ARTIFACTS.parent / "browser-console.log"
-    log.write_text("\n".join(watch.all))
+    log.write_text("\n".join(watch.all) + "\n")
     assert watch.ours() == [], watch.ours()
     # And the server never logged the secret.
     assert SIM_TOKEN not in server.log()
     time.sleep(0)  # keep the with-blocks above as the only waits
+
+
+def _first_incidents_cell(path: Path) -> int:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    for i, cell in enumerate(cells):
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "code" and "%atlas incidents" in source:
+            return i
+    raise AssertionError(f"{path.name} has no %atlas incidents cell")
+
+
+def test_demo_notebook_renders_incidents(lab: tuple[JupyterProcess, Path]) -> None:
+    """The project's own demo notebook, run in JupyterLab, shows the rendered incidents."""
+    from playwright.sync_api import expect, sync_playwright
+
+    server, _cfg = lab
+    name = "pagerduty_incidents.ipynb"
+    if not (ROOT / "notebooks" / name).exists():
+        pytest.fail(f"notebooks/{name} is missing")
+    watch = ConsoleWatch()
+    with sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        try:
+            page.set_default_timeout(60_000)
+            page.on("console", watch.on_console)
+            page.on("pageerror", watch.on_pageerror)
+            # ?reset: a fresh workspace, not the previous test's open tabs.
+            page.goto(f"{server.url}lab/tree/{name}?reset&token={server.token}")
+            page.wait_for_function(
+                f"() => window.jupyterapp?.shell.currentWidget?.context?.path === '{name}'"
+                " && window.jupyterapp.shell.currentWidget.sessionContext?.session"
+                "?.kernel?.status === 'idle'",
+                timeout=120_000,
+            )
+            panel_id = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
+            # Run the notebook from the top down to its first incidents display, as a user
+            # reading it would (the cells below it are charts, dashboards and a typo demo).
+            page.evaluate(
+                """async (idx) => {
+                    const app = window.jupyterapp;
+                    app.shell.currentWidget.content.activeCellIndex = idx;
+                    await app.commands.execute('notebook:run-all-above');
+                    await app.commands.execute('notebook:run-cell');
+                }""",
+                _first_incidents_cell(ROOT / "notebooks" / name),
+            )
+            rendered = page.locator(f"[id='{panel_id}'] .jp-OutputArea .jp-AtlasIncidents")
+            expect(rendered.first).to_be_visible(timeout=180_000)
+            first = rendered.first
+            assert first.locator("tr.jp-AtlasIncidents-row").count() > 0
+            # The HTML fallback is not what JupyterLab shows: the renderer won.
+            expect(first.locator(".jp-AtlasIncidents-summary")).to_contain_text("incidents")
+            first.scroll_into_view_if_needed()
+            _shot(page, "06-demo-notebook-incidents")
+        except BaseException:
+            _shot(page, "failure-demo-notebook")
+            raise
+        finally:
+            browser.close()
+    with (ARTIFACTS.parent / "browser-console.log").open("a") as log:
+        log.write("\n".join(watch.all) + "\n")
+    assert watch.ours() == [], watch.ours()
