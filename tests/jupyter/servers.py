@@ -40,6 +40,8 @@ class Canary:
 
     port: int
     requests: list[Recorded] = field(default_factory=list)
+    #: ``/base/stream`` sends its first chunk, then waits for this before the rest.
+    release: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -62,6 +64,18 @@ def _canary_handler(canary: Canary) -> type[BaseHTTPRequestHandler]:
             canary.requests.append(
                 Recorded(self.command, self.path, list(self.headers.items()), body)
             )
+            if self.path.startswith("/base/stream"):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i, chunk in enumerate((b"data: first\n\n", b"data: second\n\n")):
+                    if i:
+                        canary.release.wait(10)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                return
             status = 200
             extra: list[tuple[str, str]] = []
             if self.path.startswith("/base/status/"):

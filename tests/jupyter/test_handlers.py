@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -243,6 +244,23 @@ def test_upstream_status_and_methods_pass_through(jp: JupyterProcess, seen: Cana
         ("PUT", "/base/a%20b/%C3%A9"),
         ("HEAD", "/base/h"),
     ]
+
+
+def test_response_is_streamed(jp: JupyterProcess, seen: Canary) -> None:
+    # The upstream holds its second chunk back until the client saw the first one: a proxy
+    # that buffered the body would deliver nothing until the canary gave up (10 s).
+    seen.release.clear()
+    started = time.monotonic()
+    with httpx.stream("GET", jp.url + f"{PROXY}/canary/stream", headers=auth(jp), timeout=30) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "text/event-stream"
+        chunks = r.iter_bytes()
+        first = next(chunks)
+        assert b"data: first" in first
+        assert time.monotonic() - started < 5
+        seen.release.set()
+        rest = b"".join(chunks)
+    assert b"data: second" in first + rest
 
 
 # -- hostile paths and errors ---------------------------------------------------------------
