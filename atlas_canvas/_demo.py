@@ -667,6 +667,8 @@ def _run(
                 "--ServerApp.port_retries=0",
                 f"--ServerApp.root_dir={workspace}",
                 f"--LabApp.app_settings_dir={write_lab_settings(demo_dir / 'lab-settings')}",
+                # The demo's open tabs and layout stay with the demo, not the user's workspace.
+                f"--LabApp.workspaces_dir={demo_dir / 'lab-workspaces'}",
                 # The demo makes no calls home: no update check, no news feed.
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                 "--LabApp.news_url=None",
