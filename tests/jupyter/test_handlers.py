@@ -416,17 +416,24 @@ def test_add_adapter_validation_is_400_and_file_untouched(
 # -- a second server: base URL, edits turned off ----------------------------------------------
 
 
-def test_base_url_and_edits_disabled(tmp_path: Path, canary: Canary) -> None:
-    cfg = write_config(tmp_path / "atlas.yml", {"canary": (canary.url + "/base", [])})
+def test_base_url_traits_and_edits_disabled(tmp_path: Path, canary: Canary) -> None:
+    cfg = write_config(tmp_path / "server-atlas.yml", {"canary": (canary.url + "/base", [])})
+    # c.AtlasCanvas.config_file wins over $ATLAS_CONFIG (which points at another file here).
+    other = write_config(tmp_path / "env-atlas.yml", {"elsewhere": ("http://127.0.0.1:9", [])})
     with run_jupyter(
         tmp_path,
-        cfg,
+        other,
         base_url="/user/alice/",
-        args=["--AtlasCanvas.allow_config_edits=False"],
+        args=[
+            "--AtlasCanvas.allow_config_edits=False",
+            f"--AtlasCanvas.config_file={cfg}",
+        ],
     ) as server:
         assert server.url.endswith("/user/alice/")
         data = httpx.get(server.url + "atlas-canvas/adapters", headers=auth(server)).json()
         assert data["allowEdits"] is False
+        assert data["configFile"] == str(cfg)
+        assert [a["name"] for a in data["adapters"]] == ["canary"]
         r = httpx.post(
             server.url + "atlas-canvas/adapters",
             headers=auth(server),
