@@ -88,7 +88,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
         [
             sys.executable, "-m", "atlas_canvas", "demo", "--no-browser",
             "--port", str(lab_port), "--sim-port", str(sim_port),
-            "--seed", "3", "--incidents", "400", "--dir", str(demo_dir),
+            "--dir", str(demo_dir),  # the default account: what `make demo` shows
         ],
         cwd=ROOT,
         env=_demo_env(),
@@ -227,7 +227,7 @@ async def _run_cells(demo: RunningDemo, kernel_id: str, cells: list[str]) -> lis
     url = f"ws://127.0.0.1:{demo.lab_port}/api/kernels/{kernel_id}/channels"
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(url, headers=demo.auth(), max_msg_size=0) as ws:
-            for code in cells:
+            for index, code in enumerate(cells):
                 msg_id = uuid.uuid4().hex
                 await ws.send_json(
                     {
@@ -257,7 +257,11 @@ async def _run_cells(demo: RunningDemo, kernel_id: str, cells: list[str]) -> lis
                     if msg.get("parent_header", {}).get("msg_id") != msg_id:
                         continue
                     if msg["msg_type"] == "error":
-                        problems.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+                        content = msg["content"]
+                        problems.append(
+                            f"code cell {index} ({code[:60]!r}): "
+                            f"{content['ename']}: {content['evalue']}"
+                        )
                     if msg["msg_type"] == "execute_reply":
                         break
     return problems
