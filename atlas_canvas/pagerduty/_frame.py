@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import gc
 from collections.abc import Iterable, Iterator, Mapping
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -277,30 +278,64 @@ def incidents_frame(
             gc.enable()
 
 
+_KEYS = (
+    "id",
+    "incident_number",
+    "title",
+    "status",
+    "urgency",
+    "priority",
+    "service",
+    "teams",
+    "assignments",
+    "escalation_policy",
+    "created_at",
+    "acknowledgements",
+    "resolved_at",
+    "alert_counts",
+    "html_url",
+)
+
+
+def _columns(recs: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Every top-level field needed, as columns, touching each incident dict once.
+
+    ``itemgetter`` fetches all fields of one dict in C while it is in the CPU cache, and
+    ``zip(*...)`` transposes rows to columns in C: no Python code runs per incident. One pass
+    per field instead would walk 100,000 scattered dicts fifteen times.
+    """
+    try:
+        rows = map(itemgetter(*_KEYS), recs)
+        return dict(zip(_KEYS, map(list, zip(*rows, strict=True)), strict=True))
+    except (KeyError, TypeError):  # an optional field is missing somewhere: field by field
+        return {k: _pluck(recs, k) for k in _KEYS}
+
+
 def _build(recs: list[dict[str, Any]], adapter: str | None) -> pd.DataFrame:
-    services = _pluck(recs, "service")
-    created = _ts(_pluck(recs, "created_at"))
-    acked = _first_ack(_pluck(recs, "acknowledgements"))
-    resolved = _ts(_pluck(recs, "resolved_at"))
+    col = _columns(recs)
+    services = col["service"]
+    created = _ts(col["created_at"])
+    acked = _first_ack(col["acknowledgements"])
+    resolved = _ts(col["resolved_at"])
     data: dict[str, Any] = {
-        "id": _str_col(_pluck(recs, "id")),
-        "incident_number": _ints(_pluck(recs, "incident_number")),
-        "title": _str_col(_pluck(recs, "title")),
-        "status": _category(_pluck(recs, "status"), STATUS_DTYPE),
-        "urgency": _category(_pluck(recs, "urgency"), URGENCY_DTYPE),
-        "priority": _str_col(_names(_pluck(recs, "priority"))),
+        "id": _str_col(col["id"]),
+        "incident_number": _ints(col["incident_number"]),
+        "title": _str_col(col["title"]),
+        "status": _category(col["status"], STATUS_DTYPE),
+        "urgency": _category(col["urgency"], URGENCY_DTYPE),
+        "priority": _str_col(_names(col["priority"])),
         "service_id": _str_col(_sub(services, "id")),
         "service": _str_col(_names(services)),
-        "teams": _objects(_name_lists(_pluck(recs, "teams"))),
-        "assignees": _objects(_assignees(_pluck(recs, "assignments"))),
-        "escalation_policy": _str_col(_names(_pluck(recs, "escalation_policy"))),
+        "teams": _objects(_name_lists(col["teams"])),
+        "assignees": _objects(_assignees(col["assignments"])),
+        "escalation_policy": _str_col(_names(col["escalation_policy"])),
         "created_at": created,
         "acknowledged_at": acked,
         "resolved_at": resolved,
         "time_to_ack": acked - created,
         "time_to_resolve": resolved - created,
-        "alert_count": _ints(_sub(_pluck(recs, "alert_counts"), "all")),
-        "html_url": _str_col(_pluck(recs, "html_url")),
+        "alert_count": _ints(_sub(col["alert_counts"], "all")),
+        "html_url": _str_col(col["html_url"]),
     }
     df = pd.DataFrame(data, index=pd.RangeIndex(len(recs)))
     _tag(df, adapter=adapter, raw=RawIncidents(recs))
