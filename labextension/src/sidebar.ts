@@ -100,6 +100,13 @@ export class AtlasSidebar extends Widget {
     }, HEALTH_INTERVAL_MS);
   }
 
+  protected onAfterShow(): void {
+    // Health may be stale after the panel was collapsed (polling pauses while hidden).
+    if (this._adapters.length) {
+      void this._checkAllHealth();
+    }
+  }
+
   protected onBeforeDetach(): void {
     if (this._timer !== null) {
       window.clearInterval(this._timer);

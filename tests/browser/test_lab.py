@@ -63,6 +63,30 @@ def _incidents_cell() -> str:
     )
 
 
+#: A MIME bundle whose incident data tries to run script in the page, plus a bare `{}`.
+HOSTILE_CELL = """from IPython.display import display
+display({
+    "application/vnd.atlas.pagerduty.incidents+json": {
+        "total": 2,
+        "incidents": [
+            {
+                "id": "PX1",
+                "incident_number": "<b>7</b>",
+                "title": '<img src=x onerror="window.__pwned=1">',
+                "html_url": "javascript:window.__pwned=2",
+                "status": "<b>triggered</b>",
+                "urgency": "high",
+                "service": {"summary": "<script>window.__pwned=3</script>"},
+                "assignees": [{"summary": "<i>Eve</i>"}, 42, None],
+                "created_at": "not a date",
+            },
+            {},
+        ],
+    },
+    "text/plain": "2 incidents",
+}, raw=True)"""
+
+
 def _notebook(cells: list[str]) -> dict[str, Any]:
     return {
         "cells": [
@@ -103,6 +127,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[JupyterProce
                 cell["execution_count"] = None
         (root / nb.name).write_text(json.dumps(data), encoding="utf-8")
     (root / "atlas-browser-test.ipynb").write_text(json.dumps(_notebook([_incidents_cell()])))
+    (root / "hostile.ipynb").write_text(json.dumps(_notebook([HOSTILE_CELL])))
 
     # No "get notified about Jupyter news?" toast (and no news fetch from the network).
     notif = tmp / "settings" / "@jupyterlab" / "apputils-extension"
@@ -398,4 +423,55 @@ def test_demo_notebook_renders_incidents(lab: tuple[JupyterProcess, Path]) -> No
             browser.close()
     with (ARTIFACTS.parent / "browser-console.log").open("a") as log:
         log.write("\n".join(watch.all) + "\n")
+    assert watch.ours() == [], watch.ours()
+
+
+def test_renderer_is_inert_with_hostile_data(lab: tuple[JupyterProcess, Path]) -> None:
+    """Incident data is third-party text: it renders as text, links only for http(s)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    server, _cfg = lab
+    watch = ConsoleWatch()
+    with sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 700})
+        try:
+            page.set_default_timeout(60_000)
+            page.on("console", watch.on_console)
+            page.on("pageerror", watch.on_pageerror)
+            page.goto(f"{server.url}lab/tree/hostile.ipynb?reset&token={server.token}")
+            page.wait_for_function(
+                "() => window.jupyterapp?.shell.currentWidget?.context?.path === 'hostile.ipynb'"
+                " && window.jupyterapp.shell.currentWidget.sessionContext?.session"
+                "?.kernel?.status === 'idle'",
+                timeout=120_000,
+            )
+            panel_id = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            out = page.locator(f"[id='{panel_id}'] .jp-OutputArea .jp-AtlasIncidents")
+            expect(out).to_be_visible(timeout=120_000)
+            rows = out.locator("tr.jp-AtlasIncidents-row")
+            expect(rows).to_have_count(2)
+            hostile = rows.nth(0)
+            expect(hostile.locator(".jp-AtlasIncidents-title")).to_have_text(
+                '<img src=x onerror="window.__pwned=1">'
+            )
+            assert hostile.locator("a").count() == 0  # javascript: URL -> no link
+            assert out.locator("img, script, b, i").count() == 0
+            expect(hostile.locator(".jp-AtlasIncidents-service")).to_have_text(
+                "<script>window.__pwned=3</script>"
+            )
+            expect(hostile.locator(".jp-AtlasIncidents-assignees")).to_have_text("<i>Eve</i>, 42")
+            expect(hostile.locator("[data-status]").first).to_have_attribute("data-status", "other")
+            expect(hostile.locator(".jp-AtlasIncidents-created")).to_have_text("not a date")
+            # The empty incident renders as an empty row, not an error.
+            expect(rows.nth(1).locator(".jp-AtlasIncidents-title")).to_have_text("(no title)")
+            page.wait_for_timeout(500)
+            assert page.evaluate("() => window.__pwned") is None
+            _shot(page, "07-hostile-incident-data")
+        except BaseException:
+            _shot(page, "failure-hostile")
+            raise
+        finally:
+            browser.close()
     assert watch.ours() == [], watch.ours()
