@@ -343,6 +343,18 @@ class _Conn(asyncio.Protocol):
                 self.transport.close()
 
 
+def _client_ssl_context() -> ssl.SSLContext:
+    """The system trust store (and ``SSL_CERT_FILE``/``SSL_CERT_DIR``), plus certifi's roots
+    when installed: some Python builds (python.org on macOS) ship with an empty system store."""
+    ctx = ssl.create_default_context()
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - httpx depends on certifi
+        return ctx
+    ctx.load_verify_locations(certifi.where())
+    return ctx
+
+
 class H1Sender:
     """Pooled HTTP/1.1 client for every upstream, bound lazily to the running loop."""
 
@@ -378,7 +390,7 @@ class H1Sender:
         ssl_ctx: ssl.SSLContext | None = None
         if key[0] == "https":
             if self._ssl is None:
-                self._ssl = ssl.create_default_context()
+                self._ssl = _client_ssl_context()
             ssl_ctx = self._ssl
         try:
             _, proto = await asyncio.wait_for(

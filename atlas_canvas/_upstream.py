@@ -29,6 +29,7 @@ and ``Content-Length`` stay true.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -161,6 +162,7 @@ class AiohttpSender:
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
+        self._ssl: ssl.SSLContext | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -218,7 +220,7 @@ class AiohttpSender:
                 data=body,
                 allow_redirects=False,
                 compress=None,
-                ssl=True,
+                ssl=self._ssl_context(),
             )
         except aiohttp.ConnectionTimeoutError:
             raise UpstreamTimeoutError(
@@ -244,6 +246,13 @@ class AiohttpSender:
                 f"{_where(req)} closed the connection without a valid answer"
             ) from None
         return UpstreamResponse(resp, req, self.read_timeout)
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            from ._h1client import _client_ssl_context
+
+            self._ssl = _client_ssl_context()
+        return self._ssl
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
