@@ -43,6 +43,7 @@ import signal
 import ssl
 import sys
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -193,6 +194,18 @@ class AtlasApp:
             return web.Response(
                 status=exc.http_status, body=exc.to_json_bytes(), content_type=_JSON
             )
+        except Exception as exc:
+            # A bug, not a refusal. Log where it happened but not the exception's message:
+            # messages of low-level errors can quote header values, secrets included.
+            status = 500
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error(
+                "internal error in %s %s: %s\n%s", method, adapter, type(exc).__name__, frames
+            )
+            internal = AtlasError(
+                "internal error in the Atlas server", hint="the server log has the details"
+            )
+            return web.Response(status=500, body=internal.to_json_bytes(), content_type=_JSON)
         finally:
             if self._access is not None:
                 self._access(

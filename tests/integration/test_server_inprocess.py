@@ -1,0 +1,70 @@
+"""The Atlas server embedded in-process (``AtlasApp`` + ``serve``): internal errors, the
+logging-based access log, and a sender that fails in unexpected ways."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable
+
+import httpx
+import pytest
+
+from atlas_canvas._config import parse_config
+from atlas_canvas._routing import Router, UpstreamRequest
+from atlas_canvas._server import AtlasApp, ServerOptions, serve
+from tests.conftest import PLANTED_SECRET, free_port
+from tests.proxy_fakes import PD_AUTH, config_yaml
+
+pytestmark = pytest.mark.integration
+
+
+class ExplodingSender:
+    """A sender with a bug whose message quotes the request headers (secret included)."""
+
+    connect_timeout = 1.0
+    read_timeout = 1.0
+
+    async def send(
+        self,
+        req: UpstreamRequest,
+        body: bytes | AsyncIterable[bytes] | None = None,
+        *,
+        content_length: int | None = None,
+    ) -> object:
+        raise RuntimeError(f"bug while sending {req.headers!r}")
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_internal_errors_are_500_json_and_never_leak(
+    planted_secret: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = parse_config(config_yaml({"pd": "http://127.0.0.1:9/base"}, headers={"pd": PD_AUTH}))
+    app = AtlasApp(Router(cfg), token="tok", sender=ExplodingSender())  # type: ignore[arg-type]
+    port = free_port()
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    caplog.set_level(logging.INFO, logger="atlas_canvas")
+    task = asyncio.create_task(serve(app, ServerOptions(port=port), stop=stop, on_ready=ready.set))
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            r = await client.get("/v1/apis/http/pd/x", headers={"Atlas-Accesstoken": "tok"})
+            assert r.status_code == 500
+            assert r.json() == {
+                "error": {
+                    "code": "InvalidErrorType",
+                    "message": "internal error in the Atlas server "
+                    "(the server log has the details)",
+                }
+            }
+            assert (await client.get("/healthcheck")).status_code == 200
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    assert PLANTED_SECRET not in caplog.text
+    assert "RuntimeError" in caplog.text and "internal error in GET pd" in caplog.text
+    access = [r.getMessage() for r in caplog.records if r.name == "atlas_canvas.access"]
+    assert len(access) == 2 and '"GET pd /x" 500 upstream=-' in access[0]
