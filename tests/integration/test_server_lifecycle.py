@@ -176,6 +176,22 @@ def test_workers_share_the_port(upstream: tuple[str, Recorder], tmp_path: Path) 
                     == 200
                 )
         assert len(rec.seen) == 10
+        # SIGHUP to the parent reaches every worker: all fresh connections see the new adapter.
+        cfg = tmp_path / "atlas.yml"
+        cfg.write_text(config_yaml({"pd": url + "/base", "extra": url + "/extra"}))
+        atlas.proc.send_signal(signal.SIGHUP)
+
+        def all_workers_reloaded() -> bool:
+            codes = [
+                httpx.get(
+                    atlas.url + "/v1/apis/http/extra/x",
+                    headers={"Atlas-Accesstoken": atlas.token},
+                ).status_code
+                for _ in range(12)
+            ]
+            return codes == [200] * 12
+
+        assert _wait_for(all_workers_reloaded)
     finally:
         stop_atlas(atlas)
     assert atlas.proc.returncode == 0
