@@ -102,6 +102,13 @@ def _is_loopback(host: str) -> bool:
     help="Largest request body accepted, in bytes (then 413).",
 )
 @click.option(
+    "--max-upstream-connections",
+    default=256,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Requests in flight per upstream origin; more wait (up to --connect-timeout).",
+)
+@click.option(
     "--upstream-client",
     type=click.Choice(["h1", "aiohttp"]),
     default="h1",
@@ -124,6 +131,7 @@ def run(
     connect_timeout: float,
     read_timeout: float,
     max_body_size: int,
+    max_upstream_connections: int,
     upstream_client: str,
     access_log: bool,
 ) -> None:
@@ -186,8 +194,18 @@ def run(
         return AtlasApp(
             router,
             token=token,
-            sender=(H1Sender if upstream_client == "h1" else AiohttpSender)(
-                connect_timeout=connect_timeout, read_timeout=read_timeout
+            sender=(
+                H1Sender(
+                    connect_timeout=connect_timeout,
+                    read_timeout=read_timeout,
+                    max_connections_per_origin=max_upstream_connections,
+                )
+                if upstream_client == "h1"
+                else AiohttpSender(
+                    connect_timeout=connect_timeout,
+                    read_timeout=read_timeout,
+                    limit_per_host=max_upstream_connections,
+                )
             ),
             max_body_size=max_body_size,
             access_writer=BatchedLineWriter(sys.stderr) if access_log else None,

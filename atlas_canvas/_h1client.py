@@ -58,6 +58,7 @@ class H1Response:
         "_req",
         "_sender",
         "_size",
+        "_slot",
         "_waiter",
         "got_bytes",
         "headers",
@@ -83,6 +84,7 @@ class H1Response:
         self._exc: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._headers_waiter: asyncio.Future[None] = conn.loop.create_future()
+        self._slot: asyncio.Semaphore | None = None
 
     # -- fed by the protocol -------------------------------------------------------------
     def _wake(self) -> None:
@@ -173,8 +175,14 @@ class H1Response:
         parts = [chunk async for chunk in self.iter_chunks()]
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def _free_slot(self) -> None:
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.release()
+
     def release(self) -> None:
         """Give the connection back to the pool (closed instead if the body was not read)."""
+        self._free_slot()
         conn = self._conn
         if conn.response is self:
             conn.response = None
@@ -184,6 +192,7 @@ class H1Response:
             conn.close()
 
     def close(self) -> None:
+        self._free_slot()
         self._conn.close()
 
 
@@ -358,9 +367,18 @@ def _client_ssl_context() -> ssl.SSLContext:
 class H1Sender:
     """Pooled HTTP/1.1 client for every upstream, bound lazily to the running loop."""
 
-    def __init__(self, *, connect_timeout: float = 10.0, read_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        max_connections_per_origin: int = 256,
+    ) -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.max_connections_per_origin = max_connections_per_origin
+        # Requests in flight per origin (so also connections in use); more wait their turn.
+        self._slots: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._idle: dict[tuple[str, str], deque[_Conn]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ssl: ssl.SSLContext | None = None
@@ -438,6 +456,7 @@ class H1Sender:
         if self._loop is not loop:
             # Connections belong to their loop: start a fresh pool in a new one.
             self._idle = {}
+            self._slots = {}
             self._loop = loop
         scheme, _, rest = req.url.partition("://")
         netloc, slash, path = rest.partition("/")
@@ -469,6 +488,44 @@ class H1Sender:
             raise BadPathError("refused request: a header holds a line break")
         head_bytes = text.encode("latin-1", "strict")
         replayable = not streamed and req.method in _IDEMPOTENT
+        slot = await self._acquire_slot(key, req)
+        try:
+            resp = await self._send_on_pool(
+                req, key, head_bytes, body, streamed, replayable, content_length
+            )
+        except BaseException:
+            slot.release()
+            raise
+        resp._slot = slot
+        return resp
+
+    async def _acquire_slot(self, key: tuple[str, str], req: UpstreamRequest) -> asyncio.Semaphore:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = asyncio.Semaphore(self.max_connections_per_origin)
+        if not slot.locked():
+            await slot.acquire()  # free: no wait, no timer
+            return slot
+        try:
+            await asyncio.wait_for(slot.acquire(), self.connect_timeout)
+        except asyncio.TimeoutError:
+            raise UpstreamTimeoutError(
+                f"{_where(req)}: all {self.max_connections_per_origin} connections stayed busy "
+                f"for {self.connect_timeout:g} s",
+                hint="the upstream is slow or the proxy is flooded; retry later",
+            ) from None
+        return slot
+
+    async def _send_on_pool(
+        self,
+        req: UpstreamRequest,
+        key: tuple[str, str],
+        head_bytes: bytes,
+        body: bytes | AsyncIterable[bytes] | None,
+        streamed: bool,
+        replayable: bool,
+        content_length: int | None,
+    ) -> H1Response:
         for attempt in (0, 1):
             conn = self._acquire_idle(key) if attempt == 0 else None
             if conn is None:

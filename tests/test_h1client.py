@@ -342,3 +342,40 @@ async def test_an_unasked_second_response_is_never_mixed_in_or_reused() -> None:
             resp.release()
         assert srv.connections == 2  # the first connection was not trusted again
         await sender.aclose()
+
+
+async def test_requests_in_flight_per_origin_are_capped() -> None:
+    in_flight = 0
+    peak = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal in_flight, peak
+        while True:
+            await _read_request(reader)
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.15)
+            in_flight -= 1
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async with Server(handler) as srv:
+        sender = H1Sender(max_connections_per_origin=2)
+
+        async def one() -> bytes:
+            return await _body(await sender.send(_req(srv.url)))
+
+        assert await asyncio.gather(*(one() for _ in range(6))) == [b"ok"] * 6
+        assert peak == 2 and srv.connections == 2
+        # Waiting longer than the connect timeout for a free slot is a 504-style timeout.
+        slow = H1Sender(max_connections_per_origin=1, connect_timeout=0.05)
+        first = asyncio.create_task(slow.send(_req(srv.url)))
+        await asyncio.sleep(0.01)
+        with pytest.raises(UpstreamTimeoutError) as info:
+            await slow.send(_req(srv.url))
+        assert "connections stayed busy" in str(info.value)
+        assert await _body(await first) == b"ok"
+        # The slot came back: the next request goes through.
+        assert await _body(await slow.send(_req(srv.url))) == b"ok"
+        await sender.aclose()
+        await slow.aclose()
