@@ -734,12 +734,22 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def _has_display() -> bool:
+    # Without a display, Python's webbrowser falls back to text browsers (lynx, w3m) that
+    # would take over this terminal; $BROWSER is the user's explicit choice.
+    if os.environ.get("BROWSER") or sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def _open_browser(url: str, say: Echo) -> None:
     import webbrowser
 
-    try:
-        opened = webbrowser.open(url)
-    except Exception:
-        opened = False
+    opened = False
+    if _has_display():
+        try:
+            opened = webbrowser.open(url)
+        except Exception:
+            opened = False
     if not opened:
-        say("  (no browser found here: open the JupyterLab URL above yourself)")
+        say("  (no browser here: open the JupyterLab URL above yourself)")

@@ -284,16 +284,33 @@ def test_demo_notebook_runs_top_to_bottom_in_a_demo_kernel(demo: RunningDemo) ->
 
 @pytest.mark.integration
 def test_second_run_says_already_running(demo: RunningDemo) -> None:
-    for extra in ([], ["--port", str(demo.lab_port)]):
+    for extra in (["--no-browser"], ["--no-browser", "--port", str(demo.lab_port)]):
         r = subprocess.run(
-            [sys.executable, "-m", "atlas_canvas", "demo", "--no-browser", "--dir",
-             str(demo.demo_dir), *extra],
+            [sys.executable, "-m", "atlas_canvas", "demo", "--dir", str(demo.demo_dir), *extra],
             env=_demo_env(), capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert r.returncode == 0, r.stderr
         assert "already running" in r.stdout
         assert demo.notebook_url in r.stdout
         assert "Traceback" not in r.stderr
+
+
+@pytest.mark.integration
+def test_second_run_opens_the_browser_on_the_running_one(demo: RunningDemo, tmp_path: Path) -> None:
+    opened = tmp_path / "opened.txt"
+    recorder = tmp_path / "browser.sh"
+    recorder.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {opened}\n')
+    recorder.chmod(0o755)
+    r = subprocess.run(
+        [sys.executable, "-m", "atlas_canvas", "demo", "--dir", str(demo.demo_dir)],
+        env={**_demo_env(), "BROWSER": f"{recorder} %s"}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 10
+    while not opened.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert opened.read_text() == demo.notebook_url
 
 
 @pytest.mark.integration
