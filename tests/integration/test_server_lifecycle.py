@@ -145,7 +145,7 @@ def test_generated_token_is_stored_0600_and_used_by_mom_curl(
 def test_graceful_shutdown_finishes_in_flight_requests(
     upstream: tuple[str, Recorder], tmp_path: Path
 ) -> None:
-    url, _ = upstream
+    url, rec = upstream
     atlas = start_atlas(_write_cfg(tmp_path, {"pd": url + "/base"}), tmp_path)
     result: dict[str, object] = {}
 
@@ -155,7 +155,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(
 
     t = threading.Thread(target=slow_call)
     t.start()
-    time.sleep(0.4)
+    assert _wait_for(lambda: len(rec.seen) == 1)  # in flight: at the upstream, unanswered
     atlas.proc.send_signal(signal.SIGTERM)
     t.join(15)
     r = result["r"]
