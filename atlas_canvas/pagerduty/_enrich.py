@@ -75,7 +75,8 @@ async def with_ack_times_async(
         parsed = pd.to_datetime(pd.Series(times, dtype=object), utc=True, errors="coerce")
         return None if parsed.isna().all() else parsed.min()
 
-    found = await asyncio.gather(*(first_ack(i) for i in ids))
+    with pager.frozen:
+        found = await asyncio.gather(*(first_ack(i) for i in ids))
     by_id = {i: t for i, t in zip(ids, found, strict=True) if t is not None}
     fill = out["id"].map(by_id)
     fill = pd.to_datetime(fill, utc=True).astype("datetime64[ns, UTC]")

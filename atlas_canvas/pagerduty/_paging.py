@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import gc
 import math
 import os
 import random
@@ -268,6 +269,33 @@ def _interactive() -> bool:
         return False
 
 
+class _FrozenPages:
+    """Keep the cyclic GC from re-scanning the pages already decoded while a fetch runs.
+
+    A 50,000-incident fetch holds millions of small objects; each full collection walks them
+    all, which measured at about half of the fetch's CPU time. Decoded pages only ever grow
+    (no cycles to find), so after each page ``gc.freeze()`` moves what exists to the permanent
+    generation, and ``gc.unfreeze()`` hands it back when the fetch ends. Skipped when the GC is
+    off or someone else froze objects (a forking server, say): their freeze is not ours to undo.
+    """
+
+    def __init__(self) -> None:
+        self.active = False
+
+    def __enter__(self) -> _FrozenPages:
+        self.active = gc.isenabled() and gc.get_freeze_count() == 0
+        return self
+
+    def page(self) -> None:
+        if self.active:
+            gc.freeze()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            gc.unfreeze()
+            self.active = False
+
+
 class _Pager:
     def __init__(
         self,
@@ -294,6 +322,7 @@ class _Pager:
         self.sleep = sleep
         self.stats = FetchStats()
         self.progress = _Progress(progress)
+        self.frozen = _FrozenPages()
         self._pause_until = 0.0
 
     # -- one request ---------------------------------------------------------------------------
@@ -367,6 +396,7 @@ class _Pager:
                     f"GET {path or self.q.path} answered {r.status} with a body that is not JSON",
                     hint="is the adapter's baseUrl a PagerDuty REST API?",
                 ) from None
+            self.frozen.page()
             if not isinstance(data, dict) or not isinstance(data.get(key), list):
                 raise UpstreamError(
                     f"GET {path or self.q.path} answered without a '{key}' list",
@@ -405,7 +435,8 @@ class _Pager:
             # PagerDuty ignores since/until with date_range=all; so do we.
             since = until = None
         try:
-            chunks = await self._window(since, until, all_dates=all_dates, top=True, depth=0)
+            with self.frozen:
+                chunks = await self._window(since, until, all_dates=all_dates, top=True, depth=0)
         finally:
             self.progress.close()
         seen: set[str] = set()

@@ -263,3 +263,23 @@ async def test_progress_bar_only_when_interactive_and_long(
     small = FakePD(make_incidents(300))
     await fetch_incident_records(IncidentQuery.build(), transport=small.transport())
     assert capsys.readouterr().err == ""  # short fetches get no bar
+
+
+async def test_gc_freeze_is_undone_and_never_touches_someone_elses() -> None:
+    import gc
+
+    fake = FakePD(make_incidents(500))
+    assert gc.get_freeze_count() == 0
+    records, _ = await fetch(fake)
+    assert len(records) == 500 and gc.get_freeze_count() == 0  # unfrozen again
+    gc.freeze()  # e.g. a forking server's own freeze
+    try:
+        frozen = gc.get_freeze_count()
+        await fetch(FakePD(make_incidents(300)))
+        assert gc.get_freeze_count() == frozen  # left alone, not unfrozen by us
+    finally:
+        gc.unfreeze()
+    fake = FakePD(make_incidents(50), faults=[("401", None)])
+    with pytest.raises(HTTPStatusError):
+        await fetch(fake)
+    assert gc.get_freeze_count() == 0  # also after an error
