@@ -138,6 +138,33 @@ def test_trace_never_reaches_upstream(
     assert up.seen == []
 
 
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        b"Content-Length: 5\r\nContent-Length: 6\r\n",
+        b"Transfer-Encoding: chunked, identity\r\n",
+        b"Content-Length: -5\r\n",
+    ],
+)
+def test_ambiguous_request_framing_is_refused(
+    framing: bytes, atlas: AtlasProcess, clean: tuple[Recorder, Recorder]
+) -> None:
+    # Request smuggling attempts: the HTTP parser refuses them before any routing.
+    up, canary = clean
+    host = atlas.url.split("://")[1]
+    data = (
+        b"POST /v1/apis/http/pd/x HTTP/1.1\r\nHost: " + host.encode() + b"\r\n"
+        b"Atlas-Accesstoken: " + TOKEN.encode() + b"\r\n" + framing + b"\r\n"
+        b"0\r\n\r\nGET /v1/apis/http/pd/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", int(host.split(":")[1])), timeout=5) as s:
+        s.sendall(data)
+        answer = s.recv(65536)
+    assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"400", answer[:80]
+    assert up.seen == [] and canary.seen == []
+
+
 def test_duplicate_token_headers_refused(
     atlas: AtlasProcess, clean: tuple[Recorder, Recorder]
 ) -> None:
