@@ -329,6 +329,7 @@ async def serve(
     from aiohttp import web
 
     stop = stop or asyncio.Event()
+    _quiet_aiohttp_request_errors()
     server = web.Server(
         app.handle,
         access_log=None,  # our own access log: one line, no header values
@@ -355,6 +356,28 @@ async def serve(
         await app.aclose()
 
 
+class _NoRequestDetails(logging.Filter):
+    """aiohttp logs a malformed request with a traceback whose message quotes the request's
+    bytes (which may hold a caller's access token). Keep one line: who, and the error type."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None:
+            return True
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "-"
+        if isinstance(exc, HttpProcessingError):
+            record.msg = "refused a malformed request from %s: %s"
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        else:
+            record.msg = "error handling a request from %s: %s (details withheld)"
+        record.args = (remote, type(exc).__name__)
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 def _configure_logging(access: bool) -> None:
     root = logging.getLogger("atlas_canvas")
     if not root.handlers:
@@ -363,7 +386,16 @@ def _configure_logging(access: bool) -> None:
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         root.propagate = False
+        aio = logging.getLogger("aiohttp.server")
+        aio.addHandler(handler)
+        aio.propagate = False
     access_log.disabled = not access
+
+
+def _quiet_aiohttp_request_errors() -> None:
+    aio = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _NoRequestDetails) for f in aio.filters):
+        aio.addFilter(_NoRequestDetails())
 
 
 def _run_one(

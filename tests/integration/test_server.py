@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,6 +164,11 @@ def test_ambiguous_request_framing_is_refused(
         answer = s.recv(65536)
     assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"400", answer[:80]
     assert up.seen == [] and canary.seen == []
+    # Logged as one line, without the request's bytes (they hold the caller's token).
+    time.sleep(0.1)
+    log = atlas.log()
+    assert "refused a malformed request from 127.0.0.1" in log
+    assert TOKEN not in log and "Traceback" not in log
 
 
 def test_duplicate_token_headers_refused(
