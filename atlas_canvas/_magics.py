@@ -266,9 +266,9 @@ class AtlasMagics(Magics, Configurable):
                     names = AdapterTable(run_sync(list_adapters())).names()
                 except AtlasError:
                     names = []
-                hint = _did_you_mean(adapter, names)
-                if hint:
-                    raise NoMatchingInstanceError(err.message, hint=hint)
+                from .pagerduty._paging import with_suggestion
+
+                raise with_suggestion(err, adapter, names)
             raise err
         return r
 

@@ -52,6 +52,7 @@ __all__ = [
     "explain_error",
     "fetch_incident_records",
     "parse_time",
+    "with_suggestion",
 ]
 
 PAGE_LIMIT = 100
@@ -614,12 +615,7 @@ async def explain_error(
             names = [a["name"] for a in listed if "name" in a]
         except AtlasError:
             names = []
-        close = difflib.get_close_matches(adapter, names, n=1)
-        if close:
-            return NoMatchingInstanceError(
-                err.message, hint=f"did you mean '{close[0]}'? {err.hint or ''}".strip()
-            )
-        return err
+        return with_suggestion(err, adapter, names)
     if isinstance(err, (MissingAccessTokenError, InvalidAccessTokenError)):
         return type(err)(
             err.message,
@@ -648,6 +644,21 @@ async def explain_error(
             hint="set PAGERDUTY_FROM to the email of a PagerDuty user, or pass from_email=",
         )
     return err
+
+
+def with_suggestion(
+    err: NoMatchingInstanceError, adapter: str, names: list[str]
+) -> NoMatchingInstanceError:
+    """``err`` with "did you mean" first when a known adapter name is close to ``adapter``."""
+    close = difflib.get_close_matches(adapter, names, n=1, cutoff=0.5)
+    if not close:
+        return err
+    # The server's text carries its generic advice in parentheses; the suggestion replaces it.
+    message = err.message.split(" (check the name", 1)[0]
+    return NoMatchingInstanceError(
+        message,
+        hint=f"did you mean '{close[0]}'? Or add it with `mom atlas config add-http-adapter`",
+    )
 
 
 def _adapter_details(
