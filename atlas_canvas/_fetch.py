@@ -226,7 +226,8 @@ class Response:
                 f"<pre>{html.escape(shown)}</pre></div>"
             ),
         }
-        if parsed is not None and isinstance(parsed, (dict, list)):
+        # A multi-megabyte JSON view would freeze the front end; the text view is truncated.
+        if parsed is not None and isinstance(parsed, (dict, list)) and len(self.body) <= 2**20:
             # Round-trip through the redacted text so the JSON view cannot hold a secret either.
             try:
                 bundle["application/json"] = _json.loads(self._safe(_json.dumps(parsed)))

@@ -259,3 +259,14 @@ async def test_remote_mode_unreachable_server(env: SimEnv, monkeypatch: pytest.M
     monkeypatch.setenv("ATLAS_ACCESS_TOKEN", "x")
     with pytest.raises(UpstreamUnreachableError, match="ATLAS_URL"):
         await atlasProxyFetch(INCIDENTS)
+
+
+async def test_large_bodies_display_truncated_without_a_json_view() -> None:
+    big = {"incidents": [{"id": f"Q{i}", "title": "x" * 100} for i in range(20_000)]}
+    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=big))
+    r = await atlasProxyFetch(INCIDENTS, transport=transport)
+    assert r.data == big
+    bundle = r._repr_mimebundle_()
+    assert "application/json" not in bundle
+    assert bundle["text/plain"].endswith("… (truncated)")
+    assert len(bundle["text/html"]) < 200_000
