@@ -103,8 +103,16 @@ def incidents(
     ``urgencies`` (high, low), ``service_ids``, ``team_ids`` (lists or comma-separated text),
     ``since``/``until`` (ISO 8601, datetimes, or relative like ``"7d"``), and
     ``date_range="all"``. Without ``since``/``until`` PagerDuty returns about the last month.
-    Works in scripts and inside Jupyter (no ``nest_asyncio`` needed); columns are documented
-    in :mod:`atlas_canvas.pagerduty._frame`.
+    Works in scripts and inside Jupyter (no ``nest_asyncio`` needed).
+
+    One row per incident; columns and dtypes (``pagerduty.COLUMNS``): ``id``,
+    ``incident_number`` (Int64), ``title``, ``status`` and ``urgency`` (categoricals),
+    ``priority``, ``service_id``, ``service``, ``teams`` and ``assignees`` (lists of names),
+    ``escalation_policy``, ``created_at``, ``acknowledged_at`` (first acknowledgement),
+    ``resolved_at`` (UTC datetimes), ``time_to_ack``, ``time_to_resolve`` (timedeltas),
+    ``alert_count`` (Int64), ``html_url``. The raw PagerDuty dicts: ``df.pagerduty.raw``.
+    PagerDuty drops acknowledgements once an incident is resolved; ``with_ack_times(df)``
+    reads them back from the log entries.
 
     Example::
 
