@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import gc
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -148,8 +149,7 @@ def _category(values: list[Any], dtype: pd.CategoricalDtype) -> pd.Categorical:
     # rather than new categories.
     codes = {c: i for i, c in enumerate(dtype.categories)}
     return pd.Categorical.from_codes(
-        np.fromiter((codes.get(v, -1) for v in values), dtype=np.int8, count=len(values)),
-        dtype=dtype,
+        np.array(list(map(codes.get, values, repeat(-1))), dtype=np.int8), dtype=dtype
     )
 
 
@@ -169,14 +169,14 @@ def _ints(values: list[Any]) -> Any:
 
 def _pluck(recs: list[dict[str, Any]], key: str) -> list[Any]:
     try:
-        return [r[key] for r in recs]
+        return list(map(itemgetter(key), recs))  # C-level loop
     except (KeyError, TypeError):
         return [r.get(key) for r in recs]
 
 
 def _sub(values: list[Any], key: str) -> list[Any]:
     try:
-        return [v[key] for v in values]
+        return list(map(itemgetter(key), values))  # C-level loop
     except (KeyError, TypeError):
         return [v.get(key) if type(v) is dict else None for v in values]
 
