@@ -313,6 +313,55 @@ def test_second_run_opens_the_browser_on_the_running_one(demo: RunningDemo, tmp_
     assert opened.read_text() == demo.notebook_url
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_demo_notebook_opens_in_a_browser(demo: RunningDemo, tmp_path: Path) -> None:
+    """What a newcomer sees: the printed URL in Chromium shows the notebook, with its saved
+    outputs rendered, and the tab stays responsive (a crashed tab fails here)."""
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing (make browser-deps installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    crashed: list[bool] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-dev-shm-usage"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("crash", lambda _page: crashed.append(True))
+            page.goto(demo.notebook_url)
+            deadline = time.monotonic() + 120
+            while not crashed and page.locator(".jp-Notebook .jp-Cell").count() == 0:
+                assert time.monotonic() < deadline, "JupyterLab did not show the notebook"
+                time.sleep(0.5)
+            # Saved outputs (tables, widgets, charts) render in the seconds after the cells
+            # appear; the page must still answer afterwards.
+            for _ in range(8):
+                if crashed:
+                    break
+                time.sleep(1)
+                try:
+                    page.wait_for_function("true", timeout=10_000)  # a hung tab times out
+                except PlaywrightError as exc:
+                    pytest.fail(f"the demo notebook's tab stopped responding: {exc}")
+            assert not crashed, "the demo notebook crashed the browser tab while rendering"
+            page.screenshot(path=str(tmp_path / "demo-notebook.png"), timeout=30_000)
+            assert page.locator(".jp-Notebook .jp-Cell").count() > 10
+            assert "pagerduty_incidents.ipynb" in page.title()
+        finally:
+            browser.close()
+
+
 @pytest.mark.integration
 def test_ctrl_c_stops_everything(demo: RunningDemo) -> None:
     tree = _tree(demo.proc.pid)
