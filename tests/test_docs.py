@@ -100,6 +100,22 @@ def test_error_table_matches_the_error_tree() -> None:
         assert int(rows[code]) == status, code
 
 
+def test_every_declared_dependency_is_explained() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    section = README.split("## Dependencies", 1)[1].split("\n## ", 1)[0]
+    declared = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        declared += extra
+    for requirement in declared:
+        name = re.match(r"[A-Za-z0-9_.-]+(\[[^\]]*\])?", requirement)
+        assert name is not None, requirement
+        if name.group(0).startswith("atlas-canvas"):
+            continue
+        assert f"**{name.group(0)}**" in section, f"README does not say why {requirement} is there"
+
+
 def test_readme_links_and_pictures_exist() -> None:
     for target in re.findall(r"\]\(((?:docs|benchmarks)/[^)#]+)\)", README):
         assert (ROOT / target).exists(), target
