@@ -208,6 +208,12 @@ def test_mom_curl_against_the_simulator(fresh: FreshVenv) -> None:
         sim.wait(30)
 
 
+def test_mom_demo_without_the_notebook_extra_says_what_to_install(fresh: FreshVenv) -> None:
+    r = fresh.run("mom", "demo", "--no-browser", check=False)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "atlas-canvas[notebook]" in r.stderr and "Traceback" not in r.stderr
+
+
 def _wait_for(url: str, headers: dict[str, str], proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
