@@ -382,6 +382,42 @@ def test_ctrl_c_stops_everything(demo: RunningDemo) -> None:
     assert not (demo.demo_dir / "demo.json").exists()
 
 
+@pytest.mark.integration
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_children_stop_when_the_demo_is_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL leaves no chance to clean up: the children still go (parent-death signal)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "atlas_canvas", "demo", "--no-browser", "--port",
+         str(free_port()), "--incidents", "50", "--dir", str(tmp_path)],
+        env=_demo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    out = []
+    for line in proc.stdout:
+        out.append(line)
+        if "Press Ctrl-C" in line:
+            break
+    children = _tree(proc.pid)[1:]
+    assert len(children) >= 2, "".join(out)
+    proc.kill()
+    proc.wait(10)
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [" ".join(p.cmdline()) for p in children if _alive(p)]
+    for p in children:  # never leave them behind, even when the assertion fails
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    assert left == []
+    # The lock died with the process: a new demo in the same directory may start.
+    lock = DemoLock(tmp_path)
+    assert lock.acquire()
+    lock.release()
+
+
 # ------------------------------------------------------------------ fast checks, no servers
 
 
