@@ -22,6 +22,9 @@ __all__ = ["MIME_VEGALITE", "VegaLite", "per_day", "weekly"]
 
 MIME_VEGALITE = "application/vnd.vegalite.v5+json"
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+# A fixed width: "container" makes JupyterLab's Vega renderer loop on resize (the tab hangs
+# or crashes in Chromium when a notebook with a saved chart is opened).
+CHART_WIDTH = 640
 URGENCY_COLOURS = {"high": "#d0021b", "low": "#4a90e2"}
 
 
@@ -67,7 +70,7 @@ def per_day(df: pd.DataFrame, *, by: str = "urgency", title: str | None = None) 
     spec = {
         "$schema": SCHEMA,
         "title": title or f"Incidents per day by {by}",
-        "width": "container",
+        "width": CHART_WIDTH,
         "height": 180,
         "data": {"values": values},
         "mark": {"type": "bar"},
@@ -114,7 +117,7 @@ def weekly(table: pd.DataFrame, *, fields: tuple[str, ...] = ("mtta", "mttr")) -
     spec = {
         "$schema": SCHEMA,
         "title": "Mean time to acknowledge / resolve per week",
-        "width": "container",
+        "width": CHART_WIDTH,
         "height": 180,
         "data": {"values": values},
         "mark": {"type": "line", "point": True},
