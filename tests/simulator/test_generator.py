@@ -1,4 +1,7 @@
-"""The account generator: determinism, a realistic shape, consistent timelines (memory: benchmarks/simulator.py)."""
+"""The account generator: determinism, a realistic shape, consistent timelines.
+
+The memory goal (100,000 incidents under 200 MB) is checked by benchmarks/simulator.py.
+"""
 
 from __future__ import annotations
 
