@@ -12,7 +12,7 @@ and prints the ratios and whether the goals hold (Atlas >= 5x jupyter-server-pro
 20 ms; stretch: half of nginx's rate).
 
 Needs (Debian): ``apt-get install -y wrk nginx-light`` (``nginx`` works too), and
-``pip install jupyter-server-proxy`` (in the dev extras). A missing reference is skipped
+``pip install -e '.[bench]'`` (jupyter-server-proxy). A missing reference is skipped
 with a note; without wrk nothing can be measured.
 
 Usage::
