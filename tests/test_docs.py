@@ -114,6 +114,10 @@ def test_every_declared_dependency_is_explained() -> None:
         if name.group(0).startswith("atlas-canvas"):
             continue
         assert f"**{name.group(0)}**" in section, f"README does not say why {requirement} is there"
+    # ...and it names nothing that is no longer declared.
+    names = {re.match(r"[A-Za-z0-9_.-]+(\[[^\]]*\])?", r).group(0) for r in declared}  # type: ignore[union-attr]
+    for bold in re.findall(r"\*\*([A-Za-z0-9_.\[\]-]+)\*\*", section):
+        assert bold in names, f"README explains {bold}, which pyproject.toml does not declare"
 
 
 def test_readme_links_and_pictures_exist() -> None:
