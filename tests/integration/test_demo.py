@@ -420,6 +420,38 @@ def test_children_stop_when_the_demo_is_killed_outright(tmp_path: Path) -> None:
     lock.release()
 
 
+@pytest.mark.integration
+def test_a_crashed_server_stops_the_demo_with_a_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "atlas_canvas", "demo", "--no-browser", "--port",
+         str(free_port()), "--incidents", "50", "--dir", str(tmp_path)],
+        env=_demo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        out = []
+        for line in proc.stdout:
+            out.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        m = re.search(r"PagerDuty simulator\s+\S+\s+\(.*pid (\d+)\)", "".join(out))
+        assert m, "".join(out)
+        tree = _tree(proc.pid)
+        os.kill(int(m.group(1)), signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1
+    assert "error: PagerDuty simulator stopped unexpectedly" in stderr, stderr
+    assert "stopped; nothing left running." in stdout
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in tree) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [" ".join(p.cmdline()) for p in tree if _alive(p)] == []
+
+
 # ------------------------------------------------------------------ fast checks, no servers
 
 
