@@ -167,6 +167,7 @@ def test_mom_help(fresh: FreshVenv) -> None:
 
 
 def test_validate_the_public_template(fresh: FreshVenv) -> None:
+    assert TEMPLATE.exists(), f"shared reference missing: {TEMPLATE}"
     r = fresh.run("mom", "atlas", "config", "validate", "-f", str(TEMPLATE))
     assert "warning" in r.stderr.lower()
     assert "Traceback" not in r.stderr
