@@ -558,7 +558,7 @@ def _extension_check(lab_url: str, token: str) -> str:
             if r.status_code != 200:
                 return f"active, but the proxied simulator answered HTTP {r.status_code}"
             total = r.json().get("total")
-            return f"active; {ADAPTER} answers through the proxy ({total} incidents this month)"
+            return f"active; {ADAPTER} answers through it ({total} incidents in the last month)"
     except (httpx.HTTPError, ValueError) as exc:
         return f"could not be checked ({type(exc).__name__})"
 
