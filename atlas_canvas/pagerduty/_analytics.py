@@ -54,6 +54,13 @@ def mtta_mttr(df: pd.DataFrame, by: By | None = "service") -> pd.DataFrame:
     ``acknowledged``, ``mtta``, ``median_tta``, ``resolved``, ``mttr``, ``median_ttr``.
     Sorted by ``incidents`` (most first) except for weeks, which are in time order.
 
+    ``acknowledged`` counts the incidents *with an ack time*: ``mtta``/``median_tta`` rest on
+    those only, as ``mttr``/``median_ttr`` rest on the ``resolved`` ones. PagerDuty clears
+    acknowledgements when an incident is resolved, so straight from
+    :func:`~atlas_canvas.pagerduty.incidents` resolved incidents have none and MTTA covers only
+    the incidents acknowledged right now; fill them in first with
+    :func:`~atlas_canvas.pagerduty.with_ack_times`.
+
     Example::
 
         mtta_mttr(df, by="urgency")

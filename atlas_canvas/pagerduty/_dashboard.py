@@ -40,13 +40,25 @@ __all__ = ["IncidentDashboard", "dashboard"]
 _STATUS_COLOURS = {"triggered": "#d0021b", "acknowledged": "#f5a623", "resolved": "#417505"}
 
 
-def _tile(label: str, value: str, colour: str = "#333") -> str:
+def _tile(label: str, value: str, colour: str = "#333", *, sub: str = "", tooltip: str = "") -> str:
+    # ``sub`` states what a figure rests on (e.g. how many incidents had an ack time).
+    tip = f" title='{html.escape(tooltip, quote=True)}'" if tooltip else ""
+    below = f"<div style='font-size:11px;color:#666'>{html.escape(sub)}</div>" if sub else ""
     return (
-        "<div style='border:1px solid #ddd;border-radius:6px;padding:6px 14px;min-width:110px'>"
+        f"<div{tip} style='border:1px solid #ddd;border-radius:6px;padding:6px 14px;"
+        "min-width:110px'>"
         f"<div style='font-size:11px;color:#666'>{html.escape(label)}</div>"
         f"<div style='font-size:22px;font-weight:600;color:{colour}'>{html.escape(value)}</div>"
-        "</div>"
+        f"{below}</div>"
     )
+
+
+#: Why the MTTA tile may rest on few incidents, and how to fix it (the tile's tooltip).
+MTTA_TOOLTIP = (
+    "Mean time to acknowledge over the incidents with a known first acknowledgement. "
+    "PagerDuty clears acknowledgements when an incident is resolved, so resolved incidents "
+    "have no ack time until filled in from log entries: df = pagerduty.with_ack_times(df)"
+)
 
 
 def _cell(value: Any) -> str:
@@ -220,12 +232,24 @@ class IncidentDashboard:
         trig = int((status == "triggered").sum())
         mtta: Any = view["time_to_ack"].mean()
         mttr: Any = view["time_to_resolve"].mean()
+        # MTTA is only as good as the incidents it covers: say how many (see MTTA_TOOLTIP).
+        acked = int(view["time_to_ack"].notna().sum())
+        resolved = int(view["time_to_resolve"].notna().sum())
         tiles = [
             _tile("incidents", f"{len(view):,}"),
             _tile("open", f"{open_n:,}", _STATUS_COLOURS["acknowledged"]),
             _tile("triggered", f"{trig:,}", _STATUS_COLOURS["triggered"]),
-            _tile("MTTA", _fmt_td(None if pd.isna(mtta) else mtta.total_seconds()) or "–"),
-            _tile("MTTR", _fmt_td(None if pd.isna(mttr) else mttr.total_seconds()) or "–"),
+            _tile(
+                "MTTA",
+                _fmt_td(None if pd.isna(mtta) else mtta.total_seconds()) or "–",
+                sub=f"{acked:,} of {len(view):,} with ack times",
+                tooltip=MTTA_TOOLTIP,
+            ),
+            _tile(
+                "MTTR",
+                _fmt_td(None if pd.isna(mttr) else mttr.total_seconds()) or "–",
+                sub=f"{resolved:,} of {len(view):,} resolved",
+            ),
         ]
         self.tiles_w.value = f"<div style='display:flex;gap:8px'>{''.join(tiles)}</div>"
 

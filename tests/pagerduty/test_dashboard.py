@@ -53,6 +53,24 @@ def test_tiles_show_open_triggered_mtta_mttr() -> None:
     assert "5m" in tiles and "1h 0m" in tiles  # MTTA 5 min, MTTR 1 h
 
 
+def test_mtta_tile_states_how_many_incidents_it_rests_on() -> None:
+    recs = make_incidents(30)
+    for r in recs:
+        if r["status"] == "resolved":
+            r["acknowledgements"] = []  # what PagerDuty's list shows once resolved
+    board = IncidentDashboard(incidents_frame(recs))
+    tiles = board.tiles_w.value
+    # only the 10 currently acknowledged incidents carry an ack time
+    assert "10 of 30 with ack times" in tiles
+    assert "10 of 30 resolved" in tiles
+    assert "pagerduty.with_ack_times(df)" in tiles  # the tooltip says how to fill the rest
+    board.status_w.value = ("resolved",)
+    assert "0 of 10 with ack times" in board.tiles_w.value
+    assert "MTTA</div><div style='font-size:22px;font-weight:600;color:#333'>–<" in (
+        board.tiles_w.value
+    )
+
+
 def test_table_pages_newest_first_and_escapes_titles() -> None:
     recs = make_incidents(60)
     recs[-1]["title"] = "<img src=x onerror=alert(1)>"
