@@ -46,7 +46,9 @@ Endpoints: ``GET /incidents`` (``statuses[]``, ``urgencies[]``, ``service_ids[]`
 ``sort_by``, ``include[]``, ``time_zone``, ``limit``/``offset``/``total``), ``GET|PUT
 /incidents/{id or number}``, bulk ``PUT /incidents`` (at most 250, else 413),
 ``POST /incidents`` (201), ``GET /incidents/{id}/log_entries|alerts|notes``,
-``POST /incidents/{id}/notes``, ``GET /log_entries/{id}``, ``GET /services[/{id}]``,
+``POST /incidents/{id}/notes``, ``GET /log_entries`` (account-wide, newest first:
+``since``/``until``, ``is_overview``, ``team_ids[]``, ``include[]``, ``time_zone``, paging
+and window rules as ``/incidents``), ``GET /log_entries/{id}``, ``GET /services[/{id}]``,
 ``/users[/{id}]``, ``/users/me``, ``/teams[/{id}]``, ``/escalation_policies[/{id}]``,
 ``/priorities``, ``/oncalls``.
 

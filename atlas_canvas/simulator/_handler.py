@@ -34,13 +34,14 @@ from ._problems import (
     bad_request,
     from_required,
     not_found,
+    range_too_long,
     rate_limited,
     unauthorized,
 )
 from ._ratelimit import RateLimiter
 from ._settings import SimulatorConfig
 from ._store import Store, dumps
-from ._timefmt import get_zone, parse_ts
+from ._timefmt import add_months, get_zone, parse_ts
 
 __all__ = ["Reply", "Simulator"]
 
@@ -222,6 +223,8 @@ class Simulator:
             raise not_found()
         if head == "users" and n == 2 and parts[1] == "me":
             return self.users_me(call)
+        if head == "log_entries" and n == 1:
+            return 200, self.list_log_entries(call)
         if head == "log_entries" and n == 2:
             return 200, self.get_log_entry(call, parts[1])
         lister = _LISTS.get(head)
@@ -353,6 +356,36 @@ class Simulator:
         if boolean(call.params, "is_overview"):
             entries = [e for e in entries if e["type"] in _OVERVIEW]
         return _page_of("log_entries", entries, page)
+
+    def list_log_entries(self, call: Call) -> bytes:
+        """``GET /log_entries``: every incident's log entries in a window, newest first.
+
+        PagerDuty documents no default window for this list; the simulator applies the rules
+        of ``/incidents`` (one month by default, at most 6 months, ``since`` inclusive and
+        ``until`` exclusive, bounds without an offset read in ``time_zone`` else the account's
+        zone) and the same 10,000 offset cap, so a client that pages it correctly here stays
+        within any limit the real API may have.
+        """
+        page = parse_page(call.params)
+        zone = parse_zone(call.params)
+        include = parse_include(
+            call.params, frozenset({"incidents", "services", "channels", "teams"})
+        )
+        read_zone = zone if first(call.params, "time_zone") else self._account_zone
+        since, until = _window(call.params, self.store.clock(), read_zone)
+        kinds = _OVERVIEW_KINDS if boolean(call.params, "is_overview") else None
+        events = self.store.account_log(since, until, kinds)
+        teams = self._ids(call.params, "team_ids", self.store.teams_by_id)
+        if teams is not None:
+            services = self.account.services
+            events = [(inc, ev) for inc, ev in events if services[inc.service].team in teams]
+        render = self.store.render
+        parts = []
+        for inc, ev in events[page.offset : page.offset + page.limit]:
+            entry = render.log_entry(inc, ev, zone)
+            self._expand([entry], include, inc, zone)
+            parts.append(dumps(entry))
+        return _page_bytes("log_entries", parts, page, len(events))
 
     def get_log_entry(self, call: Call, entry_id: str) -> dict[str, Any]:
         zone = parse_zone(call.params)
@@ -640,6 +673,34 @@ _OVERVIEW = frozenset(
         "unacknowledge_log_entry",
     }
 )
+
+
+def _window(params: Params, now: int, read_zone: Any) -> tuple[int, int]:
+    """``since``/``until`` as epoch seconds with /incidents' default and maximum range."""
+    since_raw, until_raw = first(params, "since"), first(params, "until")
+    try:
+        since = parse_ts(since_raw, read_zone) if since_raw else None
+        until = parse_ts(until_raw, read_zone) if until_raw else None
+    except ValueError:
+        raise bad_request("Since and until must be ISO 8601 dates.", code=2004) from None
+    if since is None and until is None:
+        until = now + 1  # [since, until): keep this second's entries
+        since = add_months(now, -1, read_zone)
+    elif until is None:
+        assert since is not None
+        until = add_months(since, 1, read_zone)
+    elif since is None:
+        since = add_months(until, -1, read_zone)
+    assert since is not None and until is not None
+    if until < since:
+        raise bad_request("Until must be after since.", code=2005)
+    if until > add_months(since, 6, read_zone):
+        raise range_too_long()
+    return since, until
+
+
+#: ``_OVERVIEW`` as event kinds of the model (``LogEvent.kind`` lacks ``_log_entry``).
+_OVERVIEW_KINDS = frozenset(t.removesuffix("_log_entry") for t in _OVERVIEW)
 
 
 def _params(query: str) -> Params:

@@ -67,6 +67,11 @@ class Store:
         self._rng = random.Random(account.seed * 7919 + 17)
         self._service_status: dict[int, tuple[str, int]] | None = None
         self._trigger_index: dict[str, int] | None = None
+        # Account-wide log (GET /log_entries): (generation, incident count) it was built for,
+        # then per overview flag the entries newest first and their negated times (ascending,
+        # for bisection).
+        self._log_key: tuple[int, int] | None = None
+        self._log: dict[bool, tuple[array[int], list[tuple[Incident, LogEvent]]]] = {}
         self.generation = 0
 
     # -- time ------------------------------------------------------------------------------
@@ -199,6 +204,38 @@ class Store:
                 if event.id == entry_id:
                     return inc, event
         return None
+
+    def account_log(
+        self, since: int, until: int, kinds: frozenset[str] | None
+    ) -> list[tuple[Incident, LogEvent]]:
+        """Every incident's log events with ``since <= at < until``, newest first.
+
+        ``kinds`` keeps only those event kinds (``is_overview``); ``None`` keeps all. The
+        sorted log of the whole account is built on first use and again after a write, so a
+        page is a bisection and a slice, not a walk over every incident.
+        """
+        key = (self.generation, len(self.incidents))
+        if self._log_key != key:
+            self._log.clear()
+            self._log_key = key
+        overview = kinds is not None
+        built = self._log.get(overview)
+        if built is None:
+            rows: list[tuple[int, int, int, Incident, LogEvent]] = []
+            for inc in self.incidents:
+                events = inc.history if inc.history is not None else timeline(self.account, inc)
+                for n, ev in enumerate(events):
+                    if kinds is None or ev.kind in kinds:
+                        rows.append((ev.at, inc.number, n, inc, ev))
+            # Same order as an incident's own list (newest first, later entries first on ties),
+            # with the incident number breaking ties across incidents so pages are stable.
+            rows.sort(key=lambda r: (r[0], r[1], r[2]), reverse=True)
+            built = (array("q", (-r[0] for r in rows)), [(r[3], r[4]) for r in rows])
+            self._log[overview] = built
+        neg, entries = built
+        lo = bisect.bisect_right(neg, -until)  # first entry with at < until
+        hi = bisect.bisect_right(neg, -since)  # past the last entry with at >= since
+        return entries[lo:hi]
 
     # -- writes ----------------------------------------------------------------------------
 
