@@ -2,10 +2,21 @@
 
 PagerDuty's incident list shows ``acknowledgements`` only while an incident is acknowledged:
 once resolved, the list is empty, so ``acknowledged_at``/``time_to_ack`` (and MTTA) would
-only cover open incidents. :func:`with_ack_times` reads each such incident's log entries
-(``GET /incidents/{id}/log_entries?is_overview=true``, concurrently, with the same retry
-rules as paging) and fills in the earliest ``acknowledge_log_entry``. That is one request
-per incident: use it on the slice you analyse (a week, a service), not on 50,000 rows.
+only cover open incidents. :func:`with_ack_times` fills in the earliest
+``acknowledge_log_entry`` of each resolved incident that lacks one, in whichever way costs
+fewer requests:
+
+- **account-wide**: page ``GET /log_entries?is_overview=true&since=&until=`` over the time the
+  incidents span (first trigger to last resolve), with the paging machinery of
+  :func:`~atlas_canvas.pagerduty.incidents` (concurrent offsets, windows split past the
+  10,000-offset cap and the 6-month range); about one request per 100 important entries of
+  the whole account in that time (a few per incident);
+- **per incident**: ``GET /incidents/{id}/log_entries?is_overview=true``, one request each;
+  used for small sets (at most 25 incidents) and when the account-wide log of that time would
+  take more pages (few incidents spread over a busy period).
+
+One ``total=true`` probe per 6-month window decides. Either way the retry rules of paging
+apply, and ``max_requests`` (5,000 by default) refuses a job that would send more.
 
 Example::
 
@@ -16,17 +27,99 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import math
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
 
 from .._fetch import run_sync
-from ._paging import DEFAULT_CONCURRENCY, PAGE_LIMIT, IncidentQuery, _Pager
+from ._paging import (
+    DEFAULT_CONCURRENCY,
+    MAX_SPAN,
+    PAGE_LIMIT,
+    PAGING_CAP,
+    SPLIT_TARGET,
+    IncidentQuery,
+    _fmt,
+    _Pager,
+)
 
 __all__ = ["with_ack_times", "with_ack_times_async"]
 
 #: Refuse to send more log-entry requests than this without ``max_requests=`` raised.
 DEFAULT_MAX_REQUESTS = 5_000
+#: Up to this many incidents, one request each beats probing the account-wide log.
+SMALL_SET = 25
+_OVERVIEW = [("is_overview", "true"), ("time_zone", "UTC")]
+
+
+class _LogPager(_Pager):
+    """:class:`_Pager` over the account-wide ``GET /log_entries`` instead of ``/incidents``.
+
+    The window logic (first page with ``total=true``, other offsets concurrently, time
+    splitting past the 10,000 cap and the 6-month range, de-duplication by id) is the same for
+    both lists; it reads the page's ``incidents`` key, so log-entry pages are handed to it
+    under that name rather than forking the splitting code.
+    """
+
+    def __init__(self, query: IncidentQuery, **kwargs: Any) -> None:
+        super().__init__(query, **kwargs)
+        self.log_path = f"/v1/apis/http/{query.adapter}/log_entries"
+
+    def _window_params(
+        self, since: datetime | None, until: datetime | None, *, all_dates: bool
+    ) -> list[tuple[str, str]]:
+        params = list(_OVERVIEW)
+        if since is not None:
+            params.append(("since", _fmt(since)))
+        if until is not None:
+            params.append(("until", _fmt(until)))
+        return params
+
+    async def get(
+        self, params: list[tuple[str, str]], *, path: str | None = None, key: str = "incidents"
+    ) -> dict[str, Any]:
+        if path is not None:
+            return await super().get(params, path=path, key=key)
+        data = await super().get(params, path=self.log_path, key="log_entries")
+        return {**data, "incidents": data["log_entries"]}
+
+    async def log_total(self, since: datetime, until: datetime) -> int | None:
+        data = await self.get(
+            [*self._window_params(since, until, all_dates=False), ("limit", "1"), ("total", "true")]
+        )
+        total = data.get("total")
+        return total if isinstance(total, int) else None
+
+
+def _spans(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    n = max(1, math.ceil((until - since) / MAX_SPAN))
+    step = (until - since) / n
+    return [(since + step * i, until if i == n - 1 else since + step * (i + 1)) for i in range(n)]
+
+
+def _pages_for(total: int) -> int:
+    """Requests to page ``total`` entries, counting the extra first pages of split windows."""
+    pages = math.ceil(total / PAGE_LIMIT) if total else 1
+    return pages + (math.ceil(total / SPLIT_TARGET) if total > PAGING_CAP else 0)
+
+
+def _first_acks(entries: list[Any], wanted: set[str]) -> dict[str, pd.Timestamp]:
+    times: dict[str, list[Any]] = {}
+    for e in entries:
+        if not isinstance(e, dict) or e.get("type") != "acknowledge_log_entry":
+            continue
+        inc = e.get("incident")
+        iid = inc.get("id") if isinstance(inc, dict) else None
+        if iid in wanted:
+            times.setdefault(str(iid), []).append(e.get("created_at"))
+    out: dict[str, pd.Timestamp] = {}
+    for iid, raw in times.items():
+        parsed = pd.to_datetime(pd.Series(raw, dtype=object), utc=True, errors="coerce")
+        if not parsed.isna().all():
+            out[iid] = parsed.min()
+    return out
 
 
 async def with_ack_times_async(
@@ -45,44 +138,87 @@ async def with_ack_times_async(
     adapter = adapter or str(df.attrs.get("adapter") or "pagerduty")
     need = df["acknowledged_at"].isna() & (df["status"] == "resolved")
     ids = df.loc[need, "id"].dropna().astype(str).tolist()
-    if len(ids) > max_requests:
-        raise UsageError(
-            f"{len(ids):,} incidents would need one log-entries request each",
-            hint="narrow the frame first, or pass max_requests= to allow it",
-        )
     out = df.copy()
     if not ids:
         return out
-    pager = _Pager(
+    pager = _LogPager(
         IncidentQuery.build(adapter),
         config=config,
         base_url=base_url,
         transport=transport,
         concurrency=concurrency,
     )
-
-    async def first_ack(iid: str) -> pd.Timestamp | None:
-        data = await pager.get(
-            [("is_overview", "true"), ("limit", str(PAGE_LIMIT)), ("time_zone", "UTC")],
-            path=f"/v1/apis/http/{adapter}/incidents/{iid}/log_entries",
-            key="log_entries",
-        )
-        times = [
-            e.get("created_at")
-            for e in data["log_entries"]
-            if isinstance(e, dict) and e.get("type") == "acknowledge_log_entry"
-        ]
-        parsed = pd.to_datetime(pd.Series(times, dtype=object), utc=True, errors="coerce")
-        return None if parsed.isna().all() else parsed.min()
-
-    with pager.frozen:
-        found = await asyncio.gather(*(first_ack(i) for i in ids))
-    by_id = {i: t for i, t in zip(ids, found, strict=True) if t is not None}
+    spans = _span_of(df[need]) if len(ids) > SMALL_SET else None
+    bulk = None
+    if spans is not None:
+        with pager.frozen:
+            bulk = await _bulk_pages(pager, spans)
+    cheapest = len(ids) if bulk is None else min(bulk, len(ids))
+    if cheapest > max_requests:
+        how = f"{len(ids):,} incidents would need one log-entries request each"
+        if bulk is not None:
+            how += f", and the account-wide log of their time {bulk:,} pages"
+        raise UsageError(how, hint="narrow the frame first, or pass max_requests= to allow it")
+    by_id: dict[str, pd.Timestamp]
+    if bulk is not None and bulk < len(ids):
+        assert spans is not None
+        pager.q = IncidentQuery(adapter=adapter, since=spans[0][0], until=spans[-1][1])
+        by_id = _first_acks(await pager.collect(), set(ids))  # collect() freezes pages itself
+    else:
+        with pager.frozen:
+            by_id = await _per_incident(pager, adapter, ids)
     fill = out["id"].map(by_id)
     fill = pd.to_datetime(fill, utc=True).astype("datetime64[ns, UTC]")
     out["acknowledged_at"] = out["acknowledged_at"].fillna(fill)
     out["time_to_ack"] = out["acknowledged_at"] - out["created_at"]
     return out
+
+
+def _span_of(rows: pd.DataFrame) -> list[tuple[datetime, datetime]] | None:
+    """Windows (at most 6 months each) from the first trigger to just past the last resolve."""
+    created = rows["created_at"].dropna()
+    if created.empty:
+        return None
+    since = created.min().to_pydatetime().replace(microsecond=0)
+    resolved = rows["resolved_at"] if "resolved_at" in rows.columns else None
+    if resolved is None or resolved.isna().any():
+        until = datetime.now(timezone.utc)  # an ack may come any time before now
+    else:
+        until = resolved.max().to_pydatetime()
+    # ``until`` is exclusive: one second past the last resolve keeps an ack at that instant.
+    until = until.replace(microsecond=0) + timedelta(seconds=1)
+    return _spans(since, max(until, since + timedelta(seconds=1)))
+
+
+async def _bulk_pages(pager: _LogPager, spans: list[tuple[datetime, datetime]]) -> int | None:
+    """Requests the account-wide log of ``spans`` would take, or None if it is not available."""
+    from .._errors import HTTPStatusError
+
+    try:
+        totals = await asyncio.gather(*(pager.log_total(a, b) for a, b in spans))
+    except HTTPStatusError as exc:
+        # No account-wide list here (an older proxy, a token scoped to incidents, a narrower
+        # range limit): the per-incident lists still work.
+        if exc.status in (400, 403, 404):
+            return None
+        raise
+    if any(t is None for t in totals):
+        return None  # no total to plan with
+    return sum(_pages_for(t or 0) for t in totals)
+
+
+async def _per_incident(pager: _Pager, adapter: str, ids: list[str]) -> dict[str, pd.Timestamp]:
+    async def entries(iid: str) -> list[Any]:
+        data = await pager.get(
+            [*_OVERVIEW, ("limit", str(PAGE_LIMIT))],
+            path=f"/v1/apis/http/{adapter}/incidents/{iid}/log_entries",
+            key="log_entries",
+        )
+        # The per-incident list may leave out the incident reference: these are all its own.
+        return [{**e, "incident": {"id": iid}} for e in data["log_entries"] if isinstance(e, dict)]
+
+    pages = await asyncio.gather(*(entries(i) for i in ids))
+    return _first_acks([e for page in pages for e in page], set(ids))
 
 
 def with_ack_times(
@@ -96,6 +232,10 @@ def with_ack_times(
     transport: Any = None,
 ) -> pd.DataFrame:
     """A copy of ``df`` with first-acknowledgement times of resolved incidents filled in.
+
+    Reads the account-wide ``/log_entries`` over the incidents' time, or each incident's own
+    log when that is fewer requests (see the module notes); raises :class:`UsageError` before
+    sending anything if the cheaper way would still take more than ``max_requests``.
 
     Example::
 
