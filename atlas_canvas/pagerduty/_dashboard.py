@@ -1,7 +1,9 @@
 """The incidents dashboard: ipywidgets over a loaded incidents frame.
 
 Filters (status, urgency, service, team, created-date range, title search) re-filter the frame
-already in memory, never refetching; tiles (open, triggered, MTTA, MTTR); a Vega-Lite chart of
+already in memory, never refetching; tiles (open, triggered, MTTA, MTTR, each saying how many
+incidents it rests on; Load ack times fills in the first acknowledgements PagerDuty dropped from
+resolved incidents, for the incidents shown, and MTTA follows); a Vega-Lite chart of
 incidents per day by urgency; a paginated, escaped table linking to PagerDuty; acknowledge /
 resolve of selected incidents with a confirmation step; a refresh button that refetches with
 the original query. Errors are shown inside the dashboard, never raised out of a callback.
@@ -57,7 +59,8 @@ def _tile(label: str, value: str, colour: str = "#333", *, sub: str = "", toolti
 MTTA_TOOLTIP = (
     "Mean time to acknowledge over the incidents with a known first acknowledgement. "
     "PagerDuty clears acknowledgements when an incident is resolved, so resolved incidents "
-    "have no ack time until filled in from log entries: df = pagerduty.with_ack_times(df)"
+    "have no ack time until filled in from log entries: df = pagerduty.with_ack_times(df), "
+    "or the dashboard's Load ack times button"
 )
 
 
@@ -74,7 +77,8 @@ class IncidentDashboard:
 
     ``loader`` (used by Refresh) returns a fresh frame; ``actor(action, ids)`` performs
     ``"acknowledged"``/``"resolved"`` (defaults call :func:`acknowledge` / :func:`resolve`
-    through the same adapter).
+    through the same adapter); ``ack_loader(rows)`` (used by Load ack times) returns ``rows``
+    with first-acknowledgement times filled in (default: :func:`with_ack_times`).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class IncidentDashboard:
         *,
         loader: Callable[[], pd.DataFrame] | None = None,
         actor: Callable[[str, list[str]], Any] | None = None,
+        ack_loader: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
         page_size: int = 25,
         error: str | None = None,
     ) -> None:
@@ -90,6 +95,9 @@ class IncidentDashboard:
         self.page = 0
         self._loader = loader
         self._actor = actor
+        self._ack_loader = ack_loader
+        # Ids already looked up: those never acknowledged are not asked for again.
+        self._ack_checked: set[str] = set()
         self._pending: tuple[str, list[str]] | None = None
         self._building = False
         lay = w.Layout
@@ -108,6 +116,13 @@ class IncidentDashboard:
         self.clear_w = w.Button(description="Clear filters", icon="times")
         self.refresh_w = w.Button(description="Refresh", icon="refresh", disabled=loader is None)
         self.tiles_w = w.HTML()
+        self.ack_times_w = w.Button(
+            description="Load ack times",
+            icon="clock-o",
+            tooltip="fill in the first acknowledgement of the resolved incidents shown "
+            "(from PagerDuty's log entries), so MTTA covers them",
+            disabled=ack_loader is None,
+        )
         self.chart_w = w.Output(layout=lay(width="100%"))
         self.table_w = w.HTML()
         self.prev_w = w.Button(description="◀ prev", layout=lay(width="90px"))
@@ -137,7 +152,7 @@ class IncidentDashboard:
             [
                 filters,
                 self.message_w,
-                self.tiles_w,
+                w.HBox([self.tiles_w, self.ack_times_w]),
                 self.chart_w,
                 w.HBox([self.prev_w, self.next_w, self.page_w]),
                 self.table_w,
@@ -159,6 +174,7 @@ class IncidentDashboard:
             ctl.observe(self._on_filter, names="value")
         self.clear_w.on_click(self._guard(self._clear))
         self.refresh_w.on_click(self._guard(self._refresh))
+        self.ack_times_w.on_click(self._guard(self._load_ack_times))
         self.prev_w.on_click(self._guard(lambda _b: self._turn(-1)))
         self.next_w.on_click(self._guard(lambda _b: self._turn(+1)))
         self.ack_w.on_click(self._guard(lambda _b: self._ask("acknowledged")))
@@ -374,7 +390,38 @@ class IncidentDashboard:
             return
         self.show_info("refreshing…")
         self.set_frame(self._loader())
+        self._ack_checked.clear()
         self.show_info(f"refreshed: {len(self.df):,} incidents")
+
+    def _load_ack_times(self, _b: Any) -> None:
+        """Fill first-acknowledgement times of the resolved incidents shown, in place."""
+        if self._ack_loader is None:
+            self.show_error("no adapter to read log entries through")
+            return
+        view = self.filtered()
+        need = (
+            view["acknowledged_at"].isna()
+            & (view["status"] == "resolved")
+            & ~view["id"].isin(self._ack_checked)
+        )
+        if not need.any():
+            self.show_info(
+                "every resolved incident shown already has its ack time (or was never acknowledged)"
+            )
+            return
+        self.show_info(f"loading ack times of {int(need.sum()):,} resolved incidents…")
+        filled = self._ack_loader(view[need])
+        self._ack_checked.update(str(i) for i in view.loc[need, "id"])
+        found = filled.set_index("id")["acknowledged_at"].dropna()
+        fill = self.df["id"].map(found)
+        fill = pd.to_datetime(fill, utc=True).astype(self.df["acknowledged_at"].dtype)
+        self.df["acknowledged_at"] = self.df["acknowledged_at"].fillna(fill)
+        self.df["time_to_ack"] = self.df["acknowledged_at"] - self.df["created_at"]
+        self.update()
+        self.show_info(
+            f"ack times loaded for {len(found):,} of {int(need.sum()):,} resolved incidents "
+            "(the others were never acknowledged)"
+        )
 
     def _ask(self, action: str) -> None:
         ids = list(self.select_w.value)
@@ -455,6 +502,7 @@ def dashboard(
         dashboard(df)
     """
     from ._api import incidents
+    from ._enrich import with_ack_times
 
     if isinstance(source, pd.DataFrame):
         frame = source
@@ -495,4 +543,15 @@ def dashboard(
         except AtlasError as exc:
             frame = empty_frame(adapter=adapter)
             error = str(exc)
-    return IncidentDashboard(frame, loader=loader, actor=actor, page_size=page_size, error=error)
+
+    def ack_loader(rows: pd.DataFrame) -> pd.DataFrame:
+        return with_ack_times(rows, adapter=adapter, **conn)
+
+    return IncidentDashboard(
+        frame,
+        loader=loader,
+        actor=actor,
+        ack_loader=ack_loader,
+        page_size=page_size,
+        error=error,
+    )

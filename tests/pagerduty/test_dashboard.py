@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from atlas_canvas._errors import HTTPStatusError
+from atlas_canvas._errors import HTTPStatusError, UsageError
 from atlas_canvas.pagerduty._charts import MIME_VEGALITE
 from atlas_canvas.pagerduty._dashboard import IncidentDashboard, dashboard
 from atlas_canvas.pagerduty._frame import incidents_frame
@@ -69,6 +69,81 @@ def test_mtta_tile_states_how_many_incidents_it_rests_on() -> None:
     assert "MTTA</div><div style='font-size:22px;font-weight:600;color:#333'>–<" in (
         board.tiles_w.value
     )
+
+
+def _listed(n: int) -> pd.DataFrame:
+    recs = make_incidents(n)
+    for r in recs:
+        if r["status"] == "resolved":
+            r["acknowledgements"] = []  # what PagerDuty's list shows once resolved
+    return incidents_frame(recs, adapter="pagerduty")
+
+
+def test_load_ack_times_fills_mtta_in_place_for_the_rows_shown() -> None:
+    asked: list[pd.DataFrame] = []
+
+    def ack_loader(rows: pd.DataFrame) -> pd.DataFrame:
+        asked.append(rows)
+        out = rows.copy()
+        out["acknowledged_at"] = out["created_at"] + pd.Timedelta(minutes=65)
+        out.loc[out.index[-1], "acknowledged_at"] = pd.NaT  # one was never acknowledged
+        out["time_to_ack"] = out["acknowledged_at"] - out["created_at"]
+        return out
+
+    df = _listed(30)
+    board = IncidentDashboard(df, ack_loader=ack_loader)
+    assert not board.ack_times_w.disabled
+    board.urgency_w.value = ("low",)  # 22 low: 8 resolved, without ack times
+    shown = board.filtered()
+    assert f"of {len(shown)} with ack times" in board.tiles_w.value
+    board.ack_times_w.click()
+    (rows,) = asked
+    assert set(rows["status"]) == {"resolved"} and set(rows["urgency"]) == {"low"}
+    assert rows["acknowledged_at"].isna().all() and len(rows) == 8
+    acked = int(shown["time_to_ack"].notna().sum()) + 7
+    assert f"{acked} of {len(shown)} with ack times" in board.tiles_w.value
+    assert "ack times loaded for 7 of 8 resolved incidents" in board.message_w.value
+    filled = board.df.set_index("id").loc[rows["id"]]
+    assert (filled["time_to_ack"].dropna() == pd.Timedelta(minutes=65)).all()
+    assert df["acknowledged_at"].isna().sum() == 20  # the caller's frame is not modified
+    board.urgency_w.value = ("high",)
+    board.ack_times_w.click()  # the high ones are filled separately, on demand
+    assert len(asked) == 2 and set(asked[1]["urgency"]) == {"high"}
+    board.urgency_w.value = ("low",)
+    board.ack_times_w.click()
+    assert len(asked) == 2 and "already has its ack time" in board.message_w.value
+
+
+def test_load_ack_times_errors_stay_inside_and_no_adapter_disables_it() -> None:
+    def fail(rows: pd.DataFrame) -> pd.DataFrame:
+        raise UsageError("3,000 incidents would need one log-entries request each")
+
+    board = IncidentDashboard(_listed(12), ack_loader=fail)
+    before = board.tiles_w.value
+    board.ack_times_w.click()  # must not raise
+    assert "log-entries request each" in board.message_w.value
+    assert board.tiles_w.value == before
+    assert IncidentDashboard(_listed(3)).ack_times_w.disabled
+
+
+def test_dashboard_loads_ack_times_from_the_simulated_account() -> None:
+    from atlas_canvas.pagerduty._api import incidents
+
+    from .test_enrich_bulk import SimTransport
+
+    sim = SimTransport(incidents=400)
+    df = incidents("pagerduty", date_range="all", progress=False, transport=sim.transport)
+    board = dashboard(df, transport=sim.transport)
+    board.since_w.value = (df.created_at.max() - pd.Timedelta(days=30)).date()
+    view = board.filtered()
+    before = int(view["time_to_ack"].notna().sum())
+    missing = int((view["acknowledged_at"].isna() & (view["status"] == "resolved")).sum())
+    assert missing > 5
+    board.ack_times_w.click()
+    assert "⚠" not in board.message_w.value, board.message_w.value
+    after = int(board.filtered()["time_to_ack"].notna().sum())
+    assert before < after <= before + missing
+    assert f"{after} of {len(view)} with ack times" in board.tiles_w.value
 
 
 def test_table_pages_newest_first_and_escapes_titles() -> None:
