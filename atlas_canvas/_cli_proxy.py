@@ -337,7 +337,8 @@ def _parse_header(raw: str) -> tuple[str, str]:
     "--cacert",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="CA bundle to verify an https Atlas server.",
+    envvar="ATLAS_CA_BUNDLE",
+    help="CA bundle to verify an https Atlas server (default: $ATLAS_CA_BUNDLE).",
 )
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify the server's TLS cert.")
 def curl(
@@ -447,7 +448,8 @@ def _write_body(response: httpx.Response) -> None:
     "--cacert",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="CA bundle to verify an https Atlas server.",
+    envvar="ATLAS_CA_BUNDLE",
+    help="CA bundle to verify an https Atlas server (default: $ATLAS_CA_BUNDLE).",
 )
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify the server's TLS cert.")
 def apis_list(

@@ -328,6 +328,24 @@ def _limits() -> httpx.Limits:
     return httpx.Limits(max_connections=32, max_keepalive_connections=16)
 
 
+#: A CA bundle (PEM) to verify an https ``ATLAS_URL`` signed by a private CA (a team server).
+CA_BUNDLE_ENV = "ATLAS_CA_BUNDLE"
+
+
+def _remote_verify(cafile: str | None) -> Any:
+    if not cafile:
+        return True
+    import ssl
+
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(
+            f"{CA_BUNDLE_ENV}={cafile!r} is not a readable PEM CA bundle ({exc})",
+            hint=f"point {CA_BUNDLE_ENV} at the CA certificate that signed the Atlas server's",
+        ) from None
+
+
 async def _client_for(
     *,
     config: str | os.PathLike[str] | Any | None,
@@ -358,12 +376,17 @@ async def _client_for(
         return entry
 
     if remote is not None:
-        key = ("remote", remote)
+        cafile = os.environ.get(CA_BUNDLE_ENV) or None
+        key = ("remote", remote, cafile)
         entry = pool.get(key)
         if entry is None or entry.client.is_closed:
             entry = _Entry(
                 client=httpx.AsyncClient(
-                    base_url=remote, timeout=DEFAULT_TIMEOUT, limits=_limits(), trust_env=False
+                    base_url=remote,
+                    timeout=DEFAULT_TIMEOUT,
+                    limits=_limits(),
+                    trust_env=False,
+                    verify=_remote_verify(cafile),
                 ),
                 stamp=None,
                 secrets=(),

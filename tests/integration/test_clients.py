@@ -10,7 +10,10 @@ Authorization reached it) and the project's PagerDuty simulator (to page through
 
 from __future__ import annotations
 
+import os
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,3 +197,47 @@ def test_https_server_refuses_untrusted_clients(https_atlas: AtlasProcess) -> No
 
     with pytest.raises(httpx.ConnectError):
         httpx.get(https_atlas.url + "/healthcheck")  # system CAs do not know trustme's CA
+
+
+async def test_notebook_fetch_trusts_a_private_ca_through_atlas_ca_bundle(
+    https_atlas: AtlasProcess, tls: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team server with an internal certificate: ATLAS_CA_BUNDLE makes notebooks trust it."""
+    from atlas_canvas import atlasProxyFetch
+    from atlas_canvas._errors import UpstreamError, UsageError
+
+    ca_path = tls[0]
+    monkeypatch.setenv("ATLAS_URL", https_atlas.url)
+    monkeypatch.setenv("ATLAS_ACCESS_TOKEN", TOKEN)
+    monkeypatch.delenv("ATLAS_CA_BUNDLE", raising=False)
+    with pytest.raises(UpstreamError):  # system CAs do not know trustme's CA
+        await atlasProxyFetch("/v1/apis/http/pagerduty/incidents")
+
+    monkeypatch.setenv("ATLAS_CA_BUNDLE", str(ca_path))
+    r = await atlasProxyFetch("/v1/apis/http/pagerduty/incidents")
+    assert r.status == 200 and r.url.startswith("https://")
+    assert [i["id"] for i in (await r.json())["incidents"]] == ["P0", "P1", "P2"]
+
+    monkeypatch.setenv("ATLAS_CA_BUNDLE", str(ca_path.parent / "missing.pem"))
+    with pytest.raises(UsageError, match="ATLAS_CA_BUNDLE"):
+        await atlasProxyFetch("/v1/apis/http/pagerduty/incidents")
+
+
+def test_mom_curl_reads_atlas_ca_bundle(
+    https_atlas: AtlasProcess, tls: tuple[Path, Path, Path]
+) -> None:
+    env = {
+        **os.environ,
+        "ATLAS_URL": https_atlas.url,
+        "ATLAS_ACCESS_TOKEN": TOKEN,
+        "ATLAS_CA_BUNDLE": str(tls[0]),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "atlas_canvas", "curl", "/v1/apis/http/pagerduty/incidents"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert '"P0"' in out.stdout
