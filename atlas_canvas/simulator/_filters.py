@@ -176,6 +176,32 @@ def parse_sort(value: str | None) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
+def parse_window(params: Params, now: int, read_zone: dt.tzinfo | None) -> tuple[int, int]:
+    """``since``/``until`` as epoch seconds, with the default and maximum range PagerDuty uses
+    for ``/incidents`` (and, as the simulator assumes, ``/log_entries``)."""
+    since_raw, until_raw = first(params, "since"), first(params, "until")
+    try:
+        since = parse_ts(since_raw, read_zone) if since_raw else None
+        until = parse_ts(until_raw, read_zone) if until_raw else None
+    except ValueError:
+        raise bad_request("Since and until must be ISO 8601 dates.", code=2004) from None
+    if since is None and until is None:
+        # Bounds are [since, until): one second past "now" keeps this second's items.
+        until = now + 1
+        since = add_months(now, -1, read_zone)
+    elif until is None:
+        assert since is not None
+        until = add_months(since, 1, read_zone)
+    elif since is None:
+        since = add_months(until, -1, read_zone)
+    assert since is not None and until is not None
+    if until < since:
+        raise bad_request("Until must be after since.", code=2005)
+    if until > add_months(since, 6, read_zone):
+        raise range_too_long()
+    return since, until
+
+
 def parse_incident_query(params: Params, now: int, account_zone: dt.tzinfo | None) -> IncidentQuery:
     """Validate a ``GET /incidents`` query and resolve the date window.
 
@@ -184,32 +210,13 @@ def parse_incident_query(params: Params, now: int, account_zone: dt.tzinfo | Non
     6 months is refused with the observed 400 body.
     """
     zone = parse_zone(params)
-    since_raw, until_raw = first(params, "since"), first(params, "until")
     # Bounds without an offset are read in the time_zone parameter, else the account's zone.
     read_zone = zone if first(params, "time_zone") else account_zone
     since = until = None
     if first(params, "date_range") not in (None, "", "all"):
         raise bad_request("Date range must be all.")
     if first(params, "date_range") != "all":
-        try:
-            since = parse_ts(since_raw, read_zone) if since_raw else None
-            until = parse_ts(until_raw, read_zone) if until_raw else None
-        except ValueError:
-            raise bad_request("Since and until must be ISO 8601 dates.", code=2004) from None
-        if since is None and until is None:
-            # Bounds are [since, until): one second past "now" keeps this second's incidents.
-            until = now + 1
-            since = add_months(now, -1, read_zone)
-        elif until is None:
-            assert since is not None
-            until = add_months(since, 1, read_zone)
-        elif since is None:
-            since = add_months(until, -1, read_zone)
-        assert since is not None and until is not None
-        if until < since:
-            raise bad_request("Until must be after since.", code=2005)
-        if until > add_months(since, 6, read_zone):
-            raise range_too_long()
+        since, until = parse_window(params, now, read_zone)
     incident_key = first(params, "incident_key")
     return IncidentQuery(
         since=since,

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ._filters import (
+    INCIDENT_INCLUDES,
     Page,
     Params,
     boolean,
@@ -24,6 +25,7 @@ from ._filters import (
     parse_incident_query,
     parse_include,
     parse_page,
+    parse_window,
     parse_zone,
 )
 from ._generator import generate_account
@@ -34,14 +36,13 @@ from ._problems import (
     bad_request,
     from_required,
     not_found,
-    range_too_long,
     rate_limited,
     unauthorized,
 )
 from ._ratelimit import RateLimiter
 from ._settings import SimulatorConfig
 from ._store import Store, dumps
-from ._timefmt import add_months, get_zone, parse_ts
+from ._timefmt import get_zone, parse_ts
 
 __all__ = ["Reply", "Simulator"]
 
@@ -256,7 +257,7 @@ class Simulator:
         return inc
 
     def get_incident(self, call: Call, ident: str) -> dict[str, Any]:
-        include = parse_include(call.params, _INCIDENT_DETAIL_INCLUDES)
+        include = parse_include(call.params, INCIDENT_INCLUDES)
         inc = self._incident(ident)
         zone = parse_zone(call.params)
         incident = self.store.render.incident(inc, zone, include)
@@ -372,7 +373,7 @@ class Simulator:
             call.params, frozenset({"incidents", "services", "channels", "teams"})
         )
         read_zone = zone if first(call.params, "time_zone") else self._account_zone
-        since, until = _window(call.params, self.store.clock(), read_zone)
+        since, until = parse_window(call.params, self.store.clock(), read_zone)
         kinds = _OVERVIEW_KINDS if boolean(call.params, "is_overview") else None
         events = self.store.account_log(since, until, kinds)
         teams = self._ids(call.params, "team_ids", self.store.teams_by_id)
@@ -647,21 +648,6 @@ _DETAILS: dict[str, Callable[[Simulator, Call, str], Any]] = {
     "teams": Simulator.get_team,
     "escalation_policies": Simulator.get_escalation_policy,
 }
-_INCIDENT_DETAIL_INCLUDES = frozenset(
-    {
-        "acknowledgers",
-        "agents",
-        "assignees",
-        "conference_bridge",
-        "custom_fields",
-        "escalation_policies",
-        "first_trigger_log_entries",
-        "priorities",
-        "services",
-        "teams",
-        "users",
-    }
-)
 _OVERVIEW = frozenset(
     {
         "trigger_log_entry",
@@ -673,30 +659,6 @@ _OVERVIEW = frozenset(
         "unacknowledge_log_entry",
     }
 )
-
-
-def _window(params: Params, now: int, read_zone: Any) -> tuple[int, int]:
-    """``since``/``until`` as epoch seconds with /incidents' default and maximum range."""
-    since_raw, until_raw = first(params, "since"), first(params, "until")
-    try:
-        since = parse_ts(since_raw, read_zone) if since_raw else None
-        until = parse_ts(until_raw, read_zone) if until_raw else None
-    except ValueError:
-        raise bad_request("Since and until must be ISO 8601 dates.", code=2004) from None
-    if since is None and until is None:
-        until = now + 1  # [since, until): keep this second's entries
-        since = add_months(now, -1, read_zone)
-    elif until is None:
-        assert since is not None
-        until = add_months(since, 1, read_zone)
-    elif since is None:
-        since = add_months(until, -1, read_zone)
-    assert since is not None and until is not None
-    if until < since:
-        raise bad_request("Until must be after since.", code=2005)
-    if until > add_months(since, 6, read_zone):
-        raise range_too_long()
-    return since, until
 
 
 #: ``_OVERVIEW`` as event kinds of the model (``LogEvent.kind`` lacks ``_log_entry``).
