@@ -39,28 +39,18 @@ TOKEN = "bench-token"
 #: latency-bound and vary by ~5% run to run, while a CPU-bound client varies with machine load).
 RUNS = 3
 NOW = "2026-01-05T00:00:00Z"
-CONFIG = """\
-kind: Atlas
-apiVersion: moment.dev/atlas/v1alpha1
-metadata:
-  name: bench
-spec:
-  apiAdapters:
-  - adapterRef:
-      apiVersion: moment.dev/adapters/v1alpha1
-      kind: HTTP
-      name: pagerduty
----
-apiVersion: moment.dev/adapters/v1alpha1
-kind: HTTP
-metadata:
-  name: pagerduty
-spec:
-  baseUrl: {base_url}
-  headers:
-  - name: Authorization
-    value: Token token=${{{{ BENCH_PD_TOKEN }}}}
-"""
+
+
+def config_text(base_url: str) -> str:
+    """The benchmark's Atlas config, written by the same code as `mom atlas config`."""
+    from atlas_canvas._yaml import add_http_adapter_text, render_new_config
+
+    return add_http_adapter_text(
+        render_new_config("bench"),
+        name="pagerduty",
+        base_url=base_url,
+        headers=[("Authorization", "Token token=${{ BENCH_PD_TOKEN }}")],
+    )
 
 
 def free_port() -> int:
@@ -248,7 +238,7 @@ def main() -> None:
         now = dt.datetime.fromisoformat(NOW.replace("Z", "+00:00"))
         with simulator(args.small, args.latency_ms) as url:
             warm(url, None, now)
-            cfg.write_text(CONFIG.format(base_url=url))
+            cfg.write_text(config_text(url))
             ref_s, ref_ids = pdpyras_list_all(url)
             check("pdpyras list_all", ref_ids, args.small)
             our_s, our_ids = ours(cfg, date_range="all")
@@ -278,7 +268,7 @@ def main() -> None:
         ):
             warm(url, None, now)
             warm(tls_url, str(ca_path), now)
-            cfg.write_text(CONFIG.format(base_url=url))
+            cfg.write_text(config_text(url))
             ref_s, ref_ids = iter_history(tls_url, str(ca_path), since, until)
             check("python-pagerduty iter_history", ref_ids, args.large)
             our_s, our_ids = ours(cfg, since=since, until=until)

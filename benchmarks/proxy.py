@@ -306,13 +306,15 @@ def main() -> int:
                     measure("jupyter-server-proxy", url, hdr)
 
             cfg = tmp / "atlas.yml"
+            from atlas_canvas._yaml import add_http_adapter_text, render_new_config
+
             cfg.write_text(
-                "kind: Atlas\napiVersion: moment.dev/atlas/v1alpha1\nmetadata:\n  name: bench\n"
-                "spec:\n  apiAdapters:\n  - adapterRef:\n      apiVersion: "
-                "moment.dev/adapters/v1alpha1\n      kind: HTTP\n      name: pd\n---\n"
-                "apiVersion: moment.dev/adapters/v1alpha1\nkind: HTTP\nmetadata:\n  name: pd\n"
-                f"spec:\n  baseUrl: {upstream}\n  headers:\n  - name: Authorization\n"
-                "    value: Token token=${{ BENCH_PD_TOKEN }}\n"
+                add_http_adapter_text(
+                    render_new_config("bench"),
+                    name="pd",
+                    base_url=upstream,
+                    headers=[("Authorization", "Token token=${{ BENCH_PD_TOKEN }}")],
+                )
             )
             env = {
                 **os.environ,

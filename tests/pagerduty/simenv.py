@@ -21,29 +21,6 @@ SEED = 7
 INCIDENTS = 600
 TOKEN_VARIABLE = "PAGERDUTY_ACCOUNT_TOKEN"
 
-CONFIG_TEMPLATE = """\
-kind: Atlas
-apiVersion: moment.dev/atlas/v1alpha1
-metadata:
-  name: atlas-notebooks
-spec:
-  apiAdapters:
-  - adapterRef:
-      apiVersion: moment.dev/adapters/v1alpha1
-      kind: HTTP
-      name: pagerduty
----
-apiVersion: moment.dev/adapters/v1alpha1
-kind: HTTP
-metadata:
-  name: pagerduty
-spec:
-  baseUrl: {base_url}
-  headers:
-  - name: Authorization
-    value: Token token=${{{{ {variable} }}}}
-"""
-
 
 @dataclass
 class SimEnv:
@@ -54,7 +31,15 @@ class SimEnv:
 
 
 def write_config(path: Path, base_url: str, variable: str = TOKEN_VARIABLE) -> Path:
-    path.write_text(CONFIG_TEMPLATE.format(base_url=base_url, variable=variable))
+    from atlas_canvas._yaml import add_http_adapter_text, render_new_config
+
+    text = add_http_adapter_text(
+        render_new_config("atlas-notebooks"),
+        name="pagerduty",
+        base_url=base_url,
+        headers=[("Authorization", f"Token token=${{{{ {variable} }}}}")],
+    )
+    path.write_text(text)
     return path
 
 
