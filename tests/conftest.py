@@ -1,7 +1,16 @@
-"""Shared fixtures. Real servers bind 127.0.0.1 on a free port; nothing leaves loopback."""
+"""Shared fixtures. Real servers bind 127.0.0.1 on a free port; nothing leaves loopback.
+
+Every test starts from a clean environment: the variables that choose where requests go
+(``ATLAS_URL``, ``ATLAS_CONFIG``, ``ATLAS_ACCESS_TOKEN``, ``ATLAS_CA_BUNDLE``), where the
+store lives (``ATLAS_STORE``) and PagerDuty's (``PAGERDUTY_*``) are removed for the whole
+session when they come from the developer's shell, and whatever a test sets in them is put
+back when it ends. A test that needs one sets it itself (``monkeypatch.setenv``, or a
+fixture of its module).
+"""
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,17 +18,59 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-TEMPLATE = SHARED / "reference" / "atlas-template.yml"
+#: Files the tests read; everything lives inside the repository (tests/data/README.md).
+DATA = Path(__file__).resolve().parent / "data"
+#: The tests' own Atlas config in the shape of the public Atlas template.
+TEMPLATE = DATA / "atlas.yml"
+#: PagerDuty's REST OpenAPI file (source, commit and licence in tests/data/README.md).
+PAGERDUTY_OPENAPI = DATA / "pagerduty-rest-openapiv3.json"
 
 #: A distinctive secret planted by tests; it must never appear in any output.
 PLANTED_SECRET = "pdSECRET-7f3a9c1e-DO-NOT-LEAK"
+
+#: Variables no test may inherit from the shell that started pytest.
+CLEAN_VARIABLES = (
+    "ATLAS_URL",
+    "ATLAS_CONFIG",
+    "ATLAS_ACCESS_TOKEN",
+    "ATLAS_STORE",
+    "ATLAS_CA_BUNDLE",
+)
+CLEAN_PREFIXES = ("PAGERDUTY_",)
+
+
+def is_clean_variable(name: str) -> bool:
+    """Whether ``name`` is one of the variables every test starts without."""
+    return name in CLEAN_VARIABLES or name.startswith(CLEAN_PREFIXES)
 
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_outside_environment() -> Iterator[None]:
+    """The developer's ATLAS_*/PAGERDUTY_* values never reach a test (nor its subprocesses).
+
+    Session-wide, so that module-scoped fixtures which set these variables for their
+    module's tests (a simulator and its config) are not undone before each test.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if is_clean_variable(n)]:
+            mp.delenv(name)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(_no_outside_environment: None) -> Iterator[None]:
+    """What a test (or its function-scoped fixtures) sets in these variables ends with it."""
+    before = {n: v for n, v in os.environ.items() if is_clean_variable(n)}
+    yield
+    for name in [n for n in os.environ if is_clean_variable(n) and n not in before]:
+        del os.environ[name]
+    os.environ.update(before)
 
 
 @pytest.fixture
@@ -30,5 +81,5 @@ def planted_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture
 def template_path() -> Path:
-    assert TEMPLATE.exists(), f"shared reference missing: {TEMPLATE}"
+    """``tests/data/atlas.yml``: the tests' Atlas config (read it; copy it to edit it)."""
     return TEMPLATE

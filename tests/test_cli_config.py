@@ -16,7 +16,7 @@ from atlas_canvas._cli import main
 from atlas_canvas._cli_config import parse_header_option
 from atlas_canvas._config import load_config
 from atlas_canvas._errors import UsageError
-from tests.conftest import PLANTED_SECRET
+from tests.conftest import PLANTED_SECRET, TEMPLATE
 
 GUIDE_HEADER = "Authorization: Token token=${{ PAGERDUTY_ACCOUNT_TOKEN }}"
 
@@ -233,8 +233,9 @@ def test_validate_summary_and_warnings(
     cfg_file.write_text(cfg_file.read_text().replace("  owner:", "  ownr:"))
     code, out, err = run(capsys, "atlas", "config", "validate", "-f", str(cfg_file))
     assert code == 0
-    assert "valid Atlas config 'atlas-follower', 3 adapters active" in out
+    assert "valid Atlas config 'atlas-follower', 6 adapters active" in out
     assert "Moment: moment" in out and "HTTP: github, pagerduty" in out
+    assert "AWS: aws-billing; Postgres: warehouse; Kubernetes: cluster" in out
     assert "warning:" in err and "spec.ownr: unknown key" in err
     assert "GITHUB_TOKEN is not set" in err
     assert "PAGERDUTY_ACCOUNT_TOKEN" not in err  # set: no warning, and never its value
@@ -244,12 +245,9 @@ def test_validate_summary_and_warnings(
 
 # ------------------------------------------------------------- refusals (table)
 
-TEMPLATE_TEXT = (Path(__file__).resolve().parent.parent.parent / "shared" / "reference" /
-                 "atlas-template.yml")  # fmt: skip
-
 
 def _template() -> str:
-    return TEMPLATE_TEXT.read_text()
+    return TEMPLATE.read_text()
 
 
 def add(*extra: str, name: str = "new", url: str = "https://h.example") -> list[str]:
@@ -320,7 +318,7 @@ MISUSES = [
         _template().replace("  owner:", "  exposedPorts: {}\n  owner:"),
         add(),
         2,
-        [":17:", "duplicate key 'exposedPorts'"],
+        [":18:", "duplicate key 'exposedPorts'"],
         id="duplicate-key",
     ),
     pytest.param(
@@ -365,13 +363,13 @@ MISUSES = [
         _template().replace("atlas/v1alpha1", "atlas/v1"),
         VALIDATE,
         2,
-        [":2:", "got 'moment.dev/atlas/v1'", "expected moment.dev/atlas/v1alpha1"],
+        [":6:", "got 'moment.dev/atlas/v1'", "expected moment.dev/atlas/v1alpha1"],
         id="wrong-apiversion",
     ),
     pytest.param(
         _template().replace(
-            '    - name: Authorization\n      value: "token',
-            '    - name: Authorization\n      valu: "token',
+            '    - name: Authorization\n      value: "Token',
+            '    - name: Authorization\n      valu: "Token',
         ),
         VALIDATE,
         2,
@@ -455,7 +453,7 @@ def test_mom_console_script_subprocess(cfg_file: Path) -> None:
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert ok.returncode == 0, ok.stderr
-    assert "3 adapters active" in ok.stdout
+    assert "6 adapters active" in ok.stdout
     bad = subprocess.run(
         [str(mom), "atlas", "config", "add-http-adapter", "-f", str(cfg_file),
          "--adapter-name", "pagerduty", "--base-url", "https://api.pagerduty.com",

@@ -177,6 +177,9 @@ def test_apis_list_lists_other_kinds_and_template(capsysbinary, template_path) -
         ["Moment", "moment", "-"],
         ["HTTP", "github", "https://api.github.com"],
         ["HTTP", "pagerduty", "https://api.pagerduty.com"],
+        ["AWS", "aws-billing", "-"],
+        ["Postgres", "warehouse", "-"],
+        ["Kubernetes", "cluster", "-"],
     ]
     assert "GITHUB_TOKEN" not in out.decode()
 

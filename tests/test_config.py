@@ -67,14 +67,24 @@ def test_template_loads(template_path: Path) -> None:
         ("Moment", "moment"),
         ("HTTP", "github"),
         ("HTTP", "pagerduty"),
+        ("AWS", "aws-billing"),
+        ("Postgres", "warehouse"),
+        ("Kubernetes", "cluster"),
     ]
-    assert list(cfg.active) == ["moment", "github", "pagerduty"]
+    assert list(cfg.active) == [
+        "moment",
+        "github",
+        "pagerduty",
+        "aws-billing",
+        "warehouse",
+        "cluster",
+    ]
     assert [a.name for a in cfg.http_adapters] == ["github", "pagerduty"]
     pd = cfg.get("pagerduty")
     assert pd.base_url == "https://api.pagerduty.com"
     assert pd.headers[0].name == "Authorization"
     assert pd.headers[0].value.variables == ("PAGERDUTY_ACCOUNT_TOKEN",)
-    assert pd.line == 62 and pd.document_index == 3
+    assert pd.line == 76 and pd.document_index == 3
     assert pd.secret_variables == ("PAGERDUTY_ACCOUNT_TOKEN",)
 
 

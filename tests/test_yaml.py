@@ -216,8 +216,20 @@ def test_remove_non_http_adapter(template_path: Path) -> None:
     old = template_path.read_text()
     new = remove_adapter_text(old, name="moment")
     cfg = parse_config(new, environ={})
-    assert [a.name for a in cfg.adapters] == ["github", "pagerduty"]
-    assert cfg.adapter_refs == (("HTTP", "github"), ("HTTP", "pagerduty"))
+    assert [a.name for a in cfg.adapters] == [
+        "github",
+        "pagerduty",
+        "aws-billing",
+        "warehouse",
+        "cluster",
+    ]
+    assert cfg.adapter_refs == (
+        ("HTTP", "github"),
+        ("HTTP", "pagerduty"),
+        ("AWS", "aws-billing"),
+        ("Postgres", "warehouse"),
+        ("Kubernetes", "cluster"),
+    )
     assert "catalog" not in new
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,12 +21,9 @@ import referencing
 from referencing.jsonschema import DRAFT7
 
 from atlas_canvas.simulator import SimulatorWsgiApp
+from tests.conftest import PAGERDUTY_OPENAPI as SPEC_PATH
 
 from .conftest import USER_TOKEN, from_header
-
-SPEC_PATH = (
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / "pagerduty-rest-openapiv3.json"
-)
 
 # (schema, property) pairs the real API sends as null but the file does not mark nullable
 # (reference notes §3.2 and §8; doc 06-Types: "any field ... can contain the value null").
