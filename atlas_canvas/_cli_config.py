@@ -11,6 +11,8 @@ byte-for-byte as it was.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -22,39 +24,39 @@ __all__ = ["parse_header_option"]
 
 _FILE_HELP = "Atlas config file (default: $ATLAS_CONFIG, else ./atlas.yml)."
 
+#: The editing layer names form fields (``_config_edit.FIELD_*``); on the command line the
+#: same things are options.
+_OPTION_OF_FIELD = {
+    "name": "--adapter-name",
+    "baseUrl": "--base-url",
+    "headers": "-H 'Name: value'",
+}
+
 
 def parse_header_option(raw: str) -> tuple[str, str]:
-    """``'Name: value'`` -> ``('Name', 'value')``, as the public guides write ``-H``.
-
-    Splits on the first ``:``, strips surrounding whitespace, and strips one pair of
-    matching quotes around the value (the guides write ``-H 'Authorization: "Bearer X"'``).
-    ``${{ VAR }}`` text is kept exactly.
+    """The old name of :func:`atlas_canvas._config_edit.parse_header` (the one parser).
 
     Example::
 
-        parse_header_option('Authorization: Token token=${{ PD }}')
-        # ('Authorization', 'Token token=${{ PD }}')
+        parse_header_option("Accept: application/json")   # ('Accept', 'application/json')
     """
-    if "\r" in raw or "\n" in raw:
-        raise UsageError(
-            "a -H header contains a line break (CR/LF)",
-            hint="write the header on one line: -H 'Name: value'",
-        )
-    name, sep, value = raw.partition(":")
-    if not sep:
-        # Not echoed: a mistyped header may be a literal token.
-        raise UsageError(
-            "a -H header has no ':' between name and value",
-            hint="write headers as -H 'Name: value', e.g. "
-            "-H 'Authorization: Token token=${{ PAGERDUTY_ACCOUNT_TOKEN }}'",
-        )
-    name = name.strip()
-    value = value.strip()
-    if not name:
-        raise UsageError("a -H header has an empty name", hint="write -H 'Name: value'")
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        value = value[1:-1]
-    return name, value
+    # Imported here: every `mom` command loads this module, and the editing layer pulls
+    # in ruamel.yaml, which only the config commands need.
+    from ._config_edit import parse_header
+
+    return parse_header(raw)
+
+
+@contextmanager
+def _options_named() -> Iterator[None]:
+    """Prefix a field's usage error with the option the user typed (``--base-url: ...``)."""
+    try:
+        yield
+    except UsageError as exc:
+        option = _OPTION_OF_FIELD.get(exc.field or "")
+        if option is None:
+            raise
+        raise UsageError(f"{option}: {exc.message}", hint=exc.hint, field=exc.field) from None
 
 
 def _config_path(path: str | None) -> Path:
@@ -94,7 +96,8 @@ def generate_cmd(name: str, output: str | None, force: bool, preset: str) -> Non
       mom atlas config generate --name my-atlas -o atlas.yml
     """
     from ._config import parse_config
-    from ._yaml import render_new_config, write_atomic
+    from ._config_edit import render_new_config
+    from ._yaml import write_atomic
 
     text = render_new_config(name, preset)
     parse_config(text, "<generated>", environ={})  # the template itself must stay valid
@@ -138,19 +141,13 @@ def add_http_adapter_cmd(
           --base-url https://api.pagerduty.com \\
           -H 'Authorization: Token token=${{ PAGERDUTY_ACCOUNT_TOKEN }}'
     """
-    from ._config import parse_config
-    from ._yaml import add_http_adapter_text, read_config_text, write_atomic
+    from ._config_edit import add_http_adapter
 
-    parsed = [parse_header_option(h) for h in headers]
     path = _config_path(file)
-    text = read_config_text(path)
-    new_text = add_http_adapter_text(
-        text, name=adapter_name, base_url=base_url, headers=parsed, filename=str(path)
-    )
-    write_atomic(path, new_text, expect=text)
-    click.echo(f"added HTTP adapter '{adapter_name}' ({base_url}) to {path}")
-    cfg = parse_config(new_text, str(path))
+    with _options_named():
+        cfg = add_http_adapter(path, name=adapter_name, base_url=base_url, headers=headers)
     adapter = cfg.get(adapter_name)
+    click.echo(f"added HTTP adapter '{adapter_name}' ({adapter.base_url}) to {path}")
     missing = [v for v in adapter.secret_variables if v not in os.environ]
     if missing:
         click.echo(
@@ -170,12 +167,11 @@ def remove_adapter_cmd(file: str | None, adapter_name: str) -> None:
     Example:
       mom atlas config remove-adapter -f atlas.yml --adapter-name pagerduty
     """
-    from ._yaml import read_config_text, remove_adapter_text, write_atomic
+    from ._config_edit import remove_adapter
 
     path = _config_path(file)
-    text = read_config_text(path)
-    new_text = remove_adapter_text(text, name=adapter_name, filename=str(path))
-    write_atomic(path, new_text, expect=text)
+    with _options_named():
+        remove_adapter(path, name=adapter_name)
     click.echo(f"removed adapter '{adapter_name}' from {path}")
 
 

@@ -1,7 +1,8 @@
 """The Atlas config model: small frozen dataclasses, validated on construction.
 
-Reading and writing YAML happens only in ``_yaml.py``; this module turns the loaded
-documents into the model below and validates every document.
+Reading and writing YAML happens only in ``_yaml.py`` (a leaf this module imports);
+this module turns the loaded documents into the model below and validates every
+document. Editing a config file lives above this module, in ``_config_edit.py``.
 
 Public shape (other modules rely on it)::
 
@@ -45,9 +46,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._errors import ConfigError, NoMatchingInstanceError
 from ._secrets import Template
+from ._yaml import Document, load_documents, position, read_config_text
 
 __all__ = [
     "ADAPTER_API_VERSION",
@@ -171,13 +174,11 @@ def parse_config(
         cfg = parse_config(open("atlas.yml").read(), "atlas.yml")
         [a.name for a in cfg.http_adapters]       # ['pagerduty']
     """
-    from ._yaml import load_documents
-
     return config_from_documents(load_documents(text, filename), filename, environ=environ)
 
 
 def config_from_documents(
-    docs: list[Any], filename: str = "<string>", *, environ: Mapping[str, str] | None = None
+    docs: list[Document], filename: str = "<string>", *, environ: Mapping[str, str] | None = None
 ) -> AtlasConfig:
     """:func:`parse_config` for documents already loaded by ``_yaml.load_documents``."""
     result = _Validator(filename).run(docs)
@@ -207,8 +208,6 @@ def config_from_documents(
 
 def load_config(path: str | os.PathLike[str] | None = None) -> AtlasConfig:
     """Load and validate the Atlas config at ``path`` (see :func:`resolve_config_path`)."""
-    from ._yaml import read_config_text
-
     p = resolve_config_path(path)
     text = read_config_text(p)
     cfg = parse_config(text, filename=str(p))
@@ -246,8 +245,6 @@ def adapter_name_problem(name: object) -> str | None:
 
 def base_url_problem(url: object) -> str | None:
     """Why ``url`` cannot be an adapter ``baseUrl``, or ``None`` if it can."""
-    from urllib.parse import urlsplit
-
     if not isinstance(url, str) or not url:
         return "expected an http:// or https:// URL"
     if url != url.strip() or _CONTROL_RE.search(url) or " " in url or "\\" in url:
@@ -394,8 +391,6 @@ class _Validator:
         hint: str | None = None,
     ) -> Any:
         """``container[key]`` checked against ``types``; ``None`` if optional and absent."""
-        from ._yaml import position
-
         if key not in container:
             if required:
                 raise self.error(
@@ -418,8 +413,6 @@ class _Validator:
         return value
 
     def unknown_keys(self, mapping: Mapping[Any, Any], known: tuple[str, ...], path: str) -> None:
-        from ._yaml import position
-
         for key in mapping:
             if key not in known:
                 where = f"{path}.{key}" if path else str(key)
@@ -430,9 +423,7 @@ class _Validator:
                 )
 
     # -- documents
-    def run(self, docs: list[Any]) -> _Result:
-        from ._yaml import position
-
+    def run(self, docs: list[Document]) -> _Result:
         atlas_seen: tuple[int, int | None] | None = None
         atlas_doc: Any = None
         names: dict[str, str] = {}
@@ -502,8 +493,6 @@ class _Validator:
 
     def common(self, data: Mapping[Any, Any], api_version: str) -> str:
         """apiVersion and metadata.name of any document; returns the name."""
-        from ._yaml import position
-
         version = self.expect(data, "apiVersion", "apiVersion", (str,), api_version)
         if version != api_version:
             raise self.error(
@@ -523,8 +512,6 @@ class _Validator:
         return str(name)
 
     def adapter_document(self, doc: Any, kind: str) -> Adapter:
-        from ._yaml import position
-
         data = doc.data
         name_value = (
             data.get("metadata", {}).get("name")
@@ -622,8 +609,6 @@ class _Validator:
         )
 
     def atlas_document(self, doc: Any) -> None:
-        from ._yaml import position
-
         data = doc.data
         self.result.name = self.common(data, ATLAS_API_VERSION)
         self.doc_label = f"document {doc.index} (Atlas {self.result.name!r})"

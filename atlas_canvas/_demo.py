@@ -195,7 +195,7 @@ def write_demo_config(path: Path, simulator_url: str) -> None:
         write_demo_config(Path("/tmp/demo/atlas.yml"), "http://127.0.0.1:8765")
     """
     from ._config import parse_config
-    from ._yaml import add_http_adapter_text, render_new_config, write_atomic
+    from ._config_edit import add_http_adapter_text, render_new_config, write_atomic
 
     text = render_new_config("atlas-canvas-demo")
     text = add_http_adapter_text(

@@ -72,9 +72,13 @@ class AtlasError(Exception):
     http_status: ClassVar[int] = 500
     exit_code: ClassVar[int] = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, field: str | None = None) -> None:
         self.message = message
         self.hint = hint
+        #: What the error is about, for a form or an editor: a form field / JSON key
+        #: (``"baseUrl"``) for usage errors, the key path (``"spec.baseUrl"``) for config
+        #: errors; ``None`` when it is about no one field.
+        self.field = field
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -83,8 +87,27 @@ class AtlasError(Exception):
         return self.message
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire form: ``{"error": {"code": ..., "message": ...}}``."""
-        return {"error": {"code": self.code, "message": str(self)}}
+        """The wire form: ``{"error": {"code", "message", "hint", "field"}}``.
+
+        ``message`` is the whole one-line text (what happened, then the fix in
+        parentheses), so clients that read only Atlas's ``code``/``message`` lose nothing.
+        ``hint`` is the fix alone and ``field`` what the error is about (see
+        :attr:`field`); both are ``null`` when unknown.
+
+        Example::
+
+            UsageError("the base URL is required", field="baseUrl").to_dict()
+            # {'error': {'code': 'ATLAS_UsageError', 'message': 'the base URL is required',
+            #            'hint': None, 'field': 'baseUrl'}}
+        """
+        return {
+            "error": {
+                "code": self.code,
+                "message": str(self),
+                "hint": self.hint,
+                "field": self.field,
+            }
+        }
 
     def to_json_bytes(self) -> bytes:
         return json.dumps(self.to_dict()).encode()
@@ -123,12 +146,14 @@ class ConfigError(AtlasError):
         line: int | None = None,
         document: str | None = None,
         key_path: str | None = None,
+        field: str | None = None,
     ) -> None:
         self.file = file
         self.line = line
         self.document = document
         self.key_path = key_path
-        super().__init__(message, hint=hint)
+        # A config error is about its key path unless the caller names a form field.
+        super().__init__(message, hint=hint, field=field if field is not None else key_path)
 
     def __str__(self) -> str:
         where = ""
@@ -234,7 +259,9 @@ class HTTPStatusError(UpstreamError):
 
     code = "ATLAS_HTTPStatusError"
 
-    def __init__(self, message: str, *, status: int, body: str = "", hint: str | None = None):
+    def __init__(
+        self, message: str, *, status: int, body: str = "", hint: str | None = None
+    ) -> None:
         self.status = status
         self.body = body
         super().__init__(message, hint=hint)

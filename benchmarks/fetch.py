@@ -43,7 +43,7 @@ NOW = "2026-01-05T00:00:00Z"
 
 def config_text(base_url: str) -> str:
     """The benchmark's Atlas config, written by the same code as `mom atlas config`."""
-    from atlas_canvas._yaml import add_http_adapter_text, render_new_config
+    from atlas_canvas._config_edit import add_http_adapter_text, render_new_config
 
     return add_http_adapter_text(
         render_new_config("bench"),

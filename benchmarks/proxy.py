@@ -306,7 +306,7 @@ def main() -> int:
                     measure("jupyter-server-proxy", url, hdr)
 
             cfg = tmp / "atlas.yml"
-            from atlas_canvas._yaml import add_http_adapter_text, render_new_config
+            from atlas_canvas._config_edit import add_http_adapter_text, render_new_config
 
             cfg.write_text(
                 add_http_adapter_text(

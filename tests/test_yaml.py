@@ -12,15 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atlas_canvas._config import parse_config
+from atlas_canvas._config_edit import add_http_adapter_text, remove_adapter_text, render_new_config
 from atlas_canvas._errors import ConfigError, UsageError
-from atlas_canvas._yaml import (
-    add_http_adapter_text,
-    load_documents,
-    remove_adapter_text,
-    render_new_config,
-    render_scalar,
-    write_atomic,
-)
+from atlas_canvas._yaml import load_documents, render_scalar, write_atomic
 
 PD_HEADER = ("Authorization", "Token token=${{ PAGERDUTY_ACCOUNT_TOKEN }}")
 

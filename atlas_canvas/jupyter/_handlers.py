@@ -252,27 +252,22 @@ def _parse_add_body(body: Any) -> tuple[str, str, list[str]]:
     name = body.get("name")
     base_url = body.get("baseUrl")
     headers = body.get("headers", [])
+    # `field` names the form field / JSON key, so the sidebar shows the error beside it.
     if not isinstance(name, str) or not name.strip():
-        raise UsageError("the adapter name is required", hint="field: name")
+        raise UsageError("the adapter name is required", field="name")
     if not isinstance(base_url, str) or not base_url.strip():
-        raise UsageError("the base URL is required", hint="field: baseUrl")
+        raise UsageError("the base URL is required", field="baseUrl")
     if not isinstance(headers, list) or not all(isinstance(h, str) for h in headers):
-        raise UsageError("headers must be a list of 'Name: value' strings", hint="field: headers")
+        raise UsageError("headers must be a list of 'Name: value' strings", field="headers")
     return name.strip(), base_url.strip(), [h for h in headers if h.strip()]
 
 
 def _add_http_adapter(state: ExtensionState, name: str, base_url: str, headers: list[str]) -> None:
-    """The same steps as ``mom atlas config add-http-adapter`` (same functions, same checks)."""
-    from .._cli_config import parse_header_option
-    from .._yaml import add_http_adapter_text, read_config_text, write_atomic
+    """The same steps as ``mom atlas config add-http-adapter``: the editing layer's
+    function, its one ``Name: value`` header parser, its checks and field errors."""
+    from .._config_edit import add_http_adapter
 
-    parsed = [parse_header_option(h) for h in headers]
-    path = state.config_path
-    text = read_config_text(path)
-    new_text = add_http_adapter_text(
-        text, name=name, base_url=base_url, headers=parsed, filename=str(path)
-    )
-    write_atomic(path, new_text)
+    add_http_adapter(state.config_path, name=name, base_url=base_url, headers=headers)
     state.router.reload()
 
 

@@ -31,7 +31,7 @@ class SimEnv:
 
 
 def write_config(path: Path, base_url: str, variable: str = TOKEN_VARIABLE) -> Path:
-    from atlas_canvas._yaml import add_http_adapter_text, render_new_config
+    from atlas_canvas._config_edit import add_http_adapter_text, render_new_config
 
     text = add_http_adapter_text(
         render_new_config("atlas-notebooks"),
