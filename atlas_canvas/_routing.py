@@ -24,8 +24,14 @@ The path after the adapter name is checked **raw, still percent-encoded**, and r
 * an empty segment (``//``) anywhere but a final trailing slash;
 * an encoded slash or backslash at any decoding level (``%2f``, ``%5c``, ``%252f``): an
   encoded slash is decoded into a separator by many servers, so its meaning is ambiguous;
-* a control character (``%00``-``%1f``, ``%7f``, raw CR/LF/TAB) at any decoding level, or
-  an overlong UTF-8 byte (``%C0``/``%C1``, as in ``%C0%AE`` for ``.``);
+* a control character (``%00``-``%1f``, ``%7f``, raw CR/LF/TAB) at any decoding level;
+* bytes that are not strict UTF-8 at any decoding level: every overlong form (``%C0%AE``,
+  ``%E0%80%AE``, ``%F0%80%80%AE`` are all ``.`` to a lax decoder), surrogates
+  (``%ED%A0%80``), truncated sequences, bytes past U+10FFFF;
+* a segment whose Unicode compatibility normalisation (NFKC), at any decoding level, is a
+  dot segment or holds a separator or control character: fullwidth ``U+FF0E``/``U+FF0F``/
+  ``U+FF3C``, the dot leaders ``U+2024``-``U+2026``, ``U+FE52``, ``U+FE68``, ``U+2100``
+  (a/c), ...; the NFKC form is decoded further too (fullwidth ``%`` is ``%``);
 * a raw character outside RFC 3986 ``pchar`` (space, ``\\``, ``"``, ``<``, ``>``, ``{``,
   ``|``, ``#``, non-ASCII, ...), a raw ``@``, or a malformed ``%`` escape;
 * a first segment that looks like a URL scheme (``http:``, ``javascript:``), i.e. an
@@ -54,6 +60,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,31 +177,81 @@ def _bad(reason: str) -> BadPathError:
     )
 
 
+def _check_level(level: bytes, index: int, decoded: bool) -> bytes | None:
+    """Check one decoding level of a segment; return its NFKC form if that differs.
+
+    ``decoded`` is false for the raw segment (ASCII, checked character by character by
+    :func:`validate_proxy_path`). Returns the UTF-8 bytes of the NFKC normalisation when it
+    differs from ``level``, so the caller checks that form and decodes it further too.
+    """
+    if decoded:
+        if b"/" in level:
+            raise _bad(f"segment {index} holds an encoded slash (%2F)")
+        if b"\\" in level:
+            raise _bad(f"segment {index} holds an encoded backslash (%5C)")
+        if not _CONTROL_BYTES.isdisjoint(level):
+            raise _bad(f"segment {index} holds an encoded control character")
+    _check_dots(level, index)
+    if level.isascii():
+        return None
+    try:
+        text = level.decode("utf-8")  # strict: overlongs, surrogates, truncation all fail
+    except UnicodeDecodeError:
+        # %C0%AE, %E0%80%AE and %F0%80%80%AE are all '.' to a lax decoder: a classic
+        # traversal. Python's strict decoder refuses every overlong, surrogate (%ED%A0%80),
+        # truncated or out-of-range sequence, so no lax reading of these bytes is reachable.
+        raise _bad(f"segment {index} holds an overlong or invalid UTF-8 sequence") from None
+    folded = unicodedata.normalize("NFKC", text)
+    if folded == text:
+        return None
+    # Compatibility forms (fullwidth U+FF0E U+FF0F U+FF3C, one-dot leader U+2024...) become
+    # '.', '/' or '\\' for an upstream that normalises (many do, e.g. for IDN-like paths).
+    if "/" in folded or "\\" in folded:
+        raise _bad(f"segment {index} holds a character that NFKC turns into a separator")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in folded):
+        raise _bad(f"segment {index} holds a character that NFKC turns into a control character")
+    out = folded.encode("utf-8")
+    try:
+        _check_dots(out, index)
+    except BadPathError:
+        raise _bad(f"segment {index} is a dot segment after NFKC normalisation") from None
+    return out
+
+
+def _check_dots(level: bytes, index: int) -> None:
+    if level and not level.strip(b". "):
+        raise _bad(f"segment {index} is made only of dots or spaces (a dot segment)")
+    if level.split(b";", 1)[0] in (b".", b".."):
+        raise _bad(f"segment {index} is a dot segment ('.' or '..' in some encoding)")
+
+
 def _check_decoded(segment: str, index: int) -> None:
-    """Check one raw segment and each of its percent-decoded levels."""
-    level: bytes = segment.encode("ascii")
+    """Check one raw segment and every form an upstream could read it as.
+
+    The forms are the raw segment, up to ``_MAX_DECODE_LEVELS`` percent-decodings of it, and
+    the NFKC normalisation of each of those (which is decoded further too: fullwidth
+    percent U+FF05 is '%', so fullwidth ``%2e`` reads as ``%2e``, then ``.``).
+    """
+    frontier = [segment.encode("ascii")]
+    seen: set[bytes] = set()
     for depth in range(_MAX_DECODE_LEVELS + 1):
-        if depth:
-            if b"/" in level:
-                raise _bad(f"segment {index} holds an encoded slash (%2F)")
-            if b"\\" in level:
-                raise _bad(f"segment {index} holds an encoded backslash (%5C)")
-            if not _CONTROL_BYTES.isdisjoint(level):
-                raise _bad(f"segment {index} holds an encoded control character")
-            if b"\xc0" in level or b"\xc1" in level:
-                # Bytes only found in overlong UTF-8 (%C0%AE is '.'): a classic traversal.
-                raise _bad(f"segment {index} holds an overlong UTF-8 sequence")
-        bare = level.split(b";", 1)[0]
-        if level and not level.strip(b". "):
-            raise _bad(f"segment {index} is made only of dots or spaces (a dot segment)")
-        if bare in (b".", b".."):
-            raise _bad(f"segment {index} is a dot segment ('.' or '..' in some encoding)")
-        if b"%" not in level:
+        following: list[bytes] = []
+        for level in frontier:
+            if level in seen:
+                continue
+            seen.add(level)
+            views = [level]
+            folded = _check_level(level, index, decoded=depth > 0)
+            if folded is not None:
+                views.append(folded)
+            for view in views:
+                if b"%" in view:
+                    decoded = unquote_to_bytes(view)
+                    if decoded != view:
+                        following.append(decoded)
+        if not following:
             return
-        decoded = unquote_to_bytes(level)
-        if decoded == level:
-            return
-        level = decoded
+        frontier = following
 
 
 def validate_proxy_path(rest: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,8 +25,16 @@ from atlas_canvas._routing import (
     downstream_headers,
     match_route,
     upstream_headers,
+    validate_proxy_path,
 )
 from tests.conftest import PLANTED_SECRET
+from tests.hostile_unicode import (
+    LEGIT_UNICODE_SEGMENTS,
+    enc,
+    enc2,
+    hostile_unicode_segments,
+    nfkc_lookalikes,
+)
 from tests.proxy_fakes import HOSTILE_PATHS, PD_AUTH, config_yaml
 
 BASE = "http://127.0.0.1:18001/base"
@@ -322,5 +332,134 @@ def test_property_accepted_urls_never_leave_the_base() -> None:
             normalized = posixpath.normpath(level)
             assert normalized == "/base" or normalized.startswith("/base/"), (rest, level)
             assert ".." not in level.split("/")
+
+    check()
+
+
+# --- UTF-8 and Unicode compatibility forms (issue 13, item 5) --------------------------------
+
+
+@pytest.mark.parametrize("segment", hostile_unicode_segments())
+def test_invalid_utf8_and_nfkc_lookalikes_are_refused(segment: str, planted_secret: str) -> None:
+    for rest in (f"/{segment}", f"/a/{segment}/x", f"/{segment}/"):
+        with pytest.raises(BadPathError) as info:
+            _router().prepare("GET", f"/v1/apis/http/pd{rest}", "", [])
+        assert info.value.http_status == 400
+        assert info.value.code == "ATLAS_BadPathError"
+        assert planted_secret not in str(info.value)
+
+
+def test_nfkc_lookalikes_are_computed_over_all_of_unicode() -> None:
+    """The table is computed, not hand-written: it holds the well-known forms and more."""
+    found = nfkc_lookalikes()
+    assert {"\uff0e", "\u2024", "\u2025", "\u2026", "\ufe52"} <= set(found["."])
+    assert {"\uff0f", "\u2100"} <= set(found["/"])
+    assert {"\uff3c", "\ufe68"} == set(found["\\"])
+    assert {"\uff05", "\ufe6a"} == set(found["%"])
+    assert len(found["."]) >= 20
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"\xc0\xae", "2-byte overlong"),
+        (b"\xe0\x80\xae", "3-byte overlong"),
+        (b"\xf0\x80\x80\xae", "4-byte overlong"),
+        (b"\xed\xa0\x80", "surrogate"),
+        (b"\xe6\x97", "truncated"),
+    ],
+)
+def test_invalid_utf8_message_says_what_is_wrong(data: bytes, why: str) -> None:
+    with pytest.raises(BadPathError, match="overlong or invalid UTF-8"):
+        build_upstream_url(BASE, "/" + enc(data))
+    with pytest.raises(BadPathError, match="overlong or invalid UTF-8"):
+        build_upstream_url(BASE, "/" + enc2(data))  # once more decoded
+
+
+@pytest.mark.parametrize("segment", LEGIT_UNICODE_SEGMENTS)
+def test_legit_unicode_passes_through_unchanged(segment: str) -> None:
+    assert build_upstream_url(BASE, f"/{segment}/x") == f"{BASE}/{segment}/x"
+
+
+def _levels_strict(segment: str) -> list[str]:
+    """Every percent-decoding level of ``segment`` (up to 3) as strict UTF-8 text; raises
+    UnicodeDecodeError if a level is not valid UTF-8. Written apart from the router."""
+    from urllib.parse import unquote_to_bytes
+
+    levels = [segment]
+    raw = segment.encode("ascii")
+    for _ in range(3):
+        nxt = unquote_to_bytes(raw)
+        if nxt == raw:
+            break
+        levels.append(nxt.decode("utf-8"))
+        raw = nxt
+    return levels
+
+
+_BYTE_PIECES = [
+    b"\xc0",
+    b"\xc1",
+    b"\xae",
+    b"\xaf",
+    b"\x80",
+    b"\xe0",
+    b"\xed",
+    b"\xa0",
+    b"\xf0",
+    b"\xf4",
+    b"\x90",
+    b"\xff",
+    b".",
+    b"/",
+    b"\\",
+    b"%",
+    b"2",
+    b"e",
+    b"f",
+    b"a",
+    b" ",
+    b";",
+    "\uff0e".encode(),
+    "\uff0f".encode(),
+    "\uff05".encode(),
+    "\u2025".encode(),
+    "\u2100".encode(),
+    "é".encode(),
+]
+
+
+def test_property_random_bytes_refused_or_safe_at_every_level() -> None:
+    """Random byte strings, percent-encoded once or twice: the core either refuses them with
+    BadPathError (never another exception) or every decoding level is strict UTF-8 whose NFKC
+    form holds no separator and is no dot segment; invalid UTF-8 is always refused."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    segments = st.one_of(
+        st.binary(min_size=1, max_size=10),
+        st.lists(st.sampled_from(_BYTE_PIECES), min_size=1, max_size=6).map(b"".join),
+    )
+
+    @settings(max_examples=3000, deadline=None)
+    @given(segments, st.sampled_from([enc, enc2]))
+    def check(data: bytes, encode: Callable[[bytes], str]) -> None:
+        rest = "/" + encode(data)
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            with pytest.raises(BadPathError):
+                validate_proxy_path(rest)
+            return
+        try:
+            validate_proxy_path(rest)
+        except BadPathError:
+            return
+        for level in _levels_strict(encode(data))[1:]:
+            folded = unicodedata.normalize("NFKC", level)
+            for form in (level, folded):
+                assert "/" not in form and "\\" not in form, (data, form)
+                assert form.strip(". ") != "" and form.split(";")[0] not in (".", ".."), form
+                assert not any(ord(c) < 0x20 or ord(c) == 0x7F for c in form), form
 
     check()
