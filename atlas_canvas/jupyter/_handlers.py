@@ -383,6 +383,13 @@ class ProxyHandler(_Base):
     # check_xsrf_cookie is NOT overridden: jupyter-server-proxy turned XSRF off for its
     # routes ("defer to proxied apps"); here non-GET requests need the XSRF header or a token.
 
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        # Tornado decodes the path argument as UTF-8 and answers its own HTML-less 400 for
+        # invalid bytes. The argument is unused (the raw request path goes to the routing
+        # core), so keep every byte and let the core give the same verdict as the other
+        # front doors: 400 ATLAS_BadPathError.
+        return value.decode("latin-1")
+
     async def _proxy(self) -> None:
         state = self.state
         prefix = url_path_join(self.base_url, "atlas-canvas")
