@@ -27,12 +27,19 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.scanner import RoundTripScanner
 
 from ._errors import ConfigError
 
 __all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_DOCUMENTS",
+    "MAX_YAML_NODES",
     "SEPARATOR_RE",
     "Document",
     "load_documents",
@@ -41,6 +48,22 @@ __all__ = [
     "render_scalar",
     "write_atomic",
 ]
+
+# Limits: a config is a few kilobytes, six levels deep, a handful of documents. Past these
+# the file is not a config, and parsing it could stall a server (a SIGHUP reload) or end in
+# a RecursionError, so it is refused with a ConfigError naming the limit. ruamel's parser
+# is pure Python (measured here: about 7 s for 1 MiB of plain block YAML, longer for
+# nested flow collections), hence a size limit far below what memory would allow.
+
+#: Largest config file or text accepted, in bytes (256 KiB; the public template is 3 KB).
+MAX_CONFIG_BYTES = 256 * 1024
+#: Deepest nesting of mappings/sequences (the Atlas format needs about six levels).
+MAX_YAML_DEPTH = 64
+#: Most documents (``---`` sections) in one file.
+MAX_YAML_DOCUMENTS = 1000
+#: Most values in the whole file once aliases (``*name``) are expanded: bounds the work of
+#: every walk over the loaded data, so an alias bomb ("billion laughs") cannot stall one.
+MAX_YAML_NODES = 50_000
 
 #: A document separator line (``---`` alone or followed by a space/tab).
 SEPARATOR_RE = re.compile(r"^---(?:[ \t]|$)")
@@ -67,7 +90,8 @@ def read_config_text(path: Path) -> str:
         "or set ATLAS_CONFIG"
     )
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)  # never more than the limit into memory
     except FileNotFoundError:
         raise ConfigError("config file not found", file=str(path), hint=hint) from None
     except IsADirectoryError:
@@ -76,6 +100,8 @@ def read_config_text(path: Path) -> str:
         raise ConfigError("permission denied reading the config file", file=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the config file: {exc.strerror}", file=str(path)) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise _too_large(str(path))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -86,9 +112,103 @@ def read_config_text(path: Path) -> str:
         ) from None
 
 
+def _too_large(filename: str) -> ConfigError:
+    return ConfigError(
+        f"the config is larger than {MAX_CONFIG_BYTES // 1024} KiB "
+        "(the limit MAX_CONFIG_BYTES); not read",
+        file=filename,
+        hint="an Atlas config is a few kilobytes; check that this is the right file",
+    )
+
+
+class _LimitExceeded(Exception):
+    """Raised inside ruamel's composer when the stream passes one of the limits."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = None if mark is None else int(mark.line) + 1
+
+
+def _too_deep(mark: Any) -> _LimitExceeded:
+    return _LimitExceeded(
+        f"the YAML nests deeper than {MAX_YAML_DEPTH} levels (the limit MAX_YAML_DEPTH)", mark
+    )
+
+
+class _BoundedScanner(RoundTripScanner):
+    """ruamel's scanner, refusing flow collections (``[``, ``{``) nested past the limit.
+
+    Each open ``[``/``{`` may start a key, and the scanner looks up to 1,024 characters
+    ahead over every such pending key; a few thousand nested ``[`` cost it seconds before
+    the composer would see the depth. Counting here refuses them at once.
+    """
+
+    def fetch_flow_collection_start(self, *args: Any, **kwargs: Any) -> None:
+        if self.flow_level >= MAX_YAML_DEPTH:
+            raise _too_deep(self.reader.get_mark())
+        super().fetch_flow_collection_start(*args, **kwargs)
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer with the depth, document and value-count limits.
+
+    The composer is the recursive part of ruamel (one Python frame per nesting level);
+    checking here, before each level is entered, refuses a 3,000-deep file after 64 levels
+    instead of after a RecursionError. The scanner and parser below it are iterative.
+    """
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self._levels = 0
+        self._documents = 0
+        self._values = 0  # values composed so far in the file, aliases expanded
+        self._sizes: dict[int, int] = {}  # id(node) -> values under it, aliases expanded
+
+    def compose_document(self) -> Any:
+        self._documents += 1
+        if self._documents > MAX_YAML_DOCUMENTS:
+            raise _LimitExceeded(
+                f"the file holds more than {MAX_YAML_DOCUMENTS} documents "
+                "(the limit MAX_YAML_DOCUMENTS)",
+                self.parser.peek_event().start_mark,
+            )
+        self._sizes = {}  # anchors do not cross documents
+        return super().compose_document()
+
+    def _count(self, values: int, mark: Any) -> None:
+        self._values += values
+        if self._values > MAX_YAML_NODES:
+            raise _LimitExceeded(
+                f"the file holds more than {MAX_YAML_NODES} values once aliases are "
+                "expanded (the limit MAX_YAML_NODES)",
+                mark,
+            )
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            mark = self.parser.peek_event().start_mark
+            node = super().compose_node(parent, index)
+            self._count(self._sizes.get(id(node), 1), mark)
+            return node
+        self._levels += 1
+        mark = self.parser.peek_event().start_mark
+        if self._levels > MAX_YAML_DEPTH:
+            raise _too_deep(mark)
+        self._count(1, mark)
+        before = self._values
+        node = super().compose_node(parent, index)
+        self._levels -= 1
+        # What an alias of this node will cost: itself and everything composed under it.
+        self._sizes[id(node)] = 1 + self._values - before
+        return node
+
+
 def _round_trip_yaml() -> YAML:
     y = YAML(typ="rt")
     y.allow_duplicate_keys = False
+    y.Scanner = _BoundedScanner
+    y.Composer = _BoundedComposer
     return y
 
 
@@ -100,10 +220,27 @@ def _mark_line(exc: MarkedYAMLError) -> int | None:
 def load_documents(text: str, filename: str = "<string>") -> list[Document]:
     """Load every document of ``text``; YAML errors become :class:`ConfigError`.
 
-    A duplicate key is reported at the line of its *second* occurrence.
+    A duplicate key is reported at the line of its *second* occurrence. Text past
+    :data:`MAX_CONFIG_BYTES`, nesting past :data:`MAX_YAML_DEPTH`, more than
+    :data:`MAX_YAML_DOCUMENTS` documents or :data:`MAX_YAML_NODES` values is refused with a
+    :class:`ConfigError` naming the limit.
     """
+    # Characters first: a huge text is refused without encoding it.
+    if len(text) > MAX_CONFIG_BYTES or len(text.encode("utf-8", "surrogatepass")) > (
+        MAX_CONFIG_BYTES
+    ):
+        raise _too_large(filename)
     try:
         raw = list(_round_trip_yaml().load_all(text))
+    except _LimitExceeded as exc:
+        raise ConfigError(
+            exc.message,
+            file=filename,
+            line=exc.line,
+            document=_document_at(text, exc.line),
+            hint="an Atlas config is a few levels deep with a handful of documents; "
+            "check that this is the right file",
+        ) from None
     except DuplicateKeyError as exc:
         key = _duplicate_key_name(exc)
         line = _mark_line(exc)
