@@ -68,6 +68,14 @@ class AtlasCanvas(Configurable):
         60.0, help="Seconds the proxy route waits for upstream bytes (then 504)."
     ).tag(config=True)
 
+    protect_server_memory = Bool(
+        True,
+        help="On Linux, make the server process non-dumpable (prctl PR_SET_DUMPABLE 0) when "
+        "adapter secrets are in its environment, so kernels of the same Unix user cannot read "
+        "them from /proc/<pid>/environ or ptrace the server. Costs core dumps and same-user "
+        "debuggers/profilers (py-spy, gdb) on the server. Root still can read them.",
+    ).tag(config=True)
+
     health_paths = Dict(
         key_trait=Unicode(),
         value_trait=Unicode(),
@@ -87,12 +95,79 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
 
     settings = AtlasCanvas(parent=serverapp)
     web_app = serverapp.web_app
-    state = ExtensionState(settings, log=serverapp.log)
+    log = serverapp.log
+    state = ExtensionState(settings, log=log)
     web_app.settings[SETTINGS_KEY] = state
     web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
-    serverapp.log.info(
-        "atlas-canvas server extension loaded (config: %s)", state.config_path_for_display()
+    _protect_kernels(serverapp, state)
+    _warn_if_config_is_writable(serverapp, state)
+    log.info("atlas-canvas server extension loaded (config: %s)", state.config_path_for_display())
+
+
+def _protect_kernels(serverapp: Any, state: Any) -> None:
+    """Kernels start without the adapters' secrets, with ATLAS_URL and a kernel token."""
+    import os
+
+    from ._kernels import KernelEnvPolicy, install, make_non_dumpable
+
+    kernel_manager = serverapp.kernel_manager
+
+    def secret_names() -> set[str]:
+        cfg = state.config()
+        pinned = state.pin.pinned if state.pin is not None else None
+        configs = [c for c in (cfg, pinned) if c is not None]
+        return {v for c in configs for a in c.adapters for v in a.secret_variables}
+
+    policy = KernelEnvPolicy(
+        secret_names=secret_names,
+        atlas_url=lambda: _atlas_url(serverapp),
+        is_alive=lambda kernel_id: kernel_id in kernel_manager,
+        log=serverapp.log,
     )
+    state.kernels = policy
+    install(kernel_manager, policy, log=serverapp.log)
+    held = sorted(v for v in policy.named_variables() if v in os.environ)
+    if held and state.settings.protect_server_memory and make_non_dumpable():
+        serverapp.log.info(
+            "atlas-canvas: the server holds %d adapter secret(s); made it non-dumpable so "
+            "same-user kernels cannot read /proc/%d/environ (c.AtlasCanvas.protect_server_memory)",
+            len(held),
+            os.getpid(),
+        )
+
+
+def _atlas_url(serverapp: Any) -> str | None:
+    """The proxy route as a kernel on this machine reaches it; None over a Unix socket."""
+    from jupyter_server.utils import url_path_join
+
+    if getattr(serverapp, "sock", ""):
+        return None
+    ip = serverapp.ip or ""
+    if ip in ("", "0.0.0.0", "*"):
+        host = "127.0.0.1"
+    elif ip == "::":
+        host = "[::1]"
+    else:
+        host = f"[{ip}]" if ":" in ip else ip
+    scheme = "https" if getattr(serverapp, "certfile", "") else "http"
+    path = url_path_join(serverapp.base_url or "/", "atlas-canvas")
+    return f"{scheme}://{host}:{serverapp.port}{path}"
+
+
+def _warn_if_config_is_writable(serverapp: Any, state: Any) -> None:
+    from ._pinning import config_writable_through_contents
+
+    if state.settings.allow_config_edits:
+        return
+    if config_writable_through_contents(state.config_path, serverapp):
+        serverapp.log.warning(
+            "atlas-canvas: config edits are off but the config file %s is inside the contents "
+            "root, so anyone using this server can rewrite it through the contents API; the "
+            "extension keeps each adapter's baseUrl and secret variables as they are now "
+            "(pinned), but move the file outside %s to make it read-only",
+            state.config_path,
+            serverapp.root_dir,
+        )
 
 
 async def _unload_jupyter_server_extension(serverapp: Any) -> None:

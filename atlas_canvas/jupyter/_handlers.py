@@ -30,8 +30,18 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from .._config import AtlasConfig, resolve_config_path
-from .._errors import AtlasError, BadPathError, ConfigError, MethodNotAllowedError, UsageError
+from .._errors import (
+    AtlasError,
+    BadPathError,
+    ConfigError,
+    InvalidAccessTokenError,
+    MethodNotAllowedError,
+    MissingAccessTokenError,
+    UsageError,
+)
 from .._routing import PROXY_PREFIX, downstream_headers, match_route
+from ._kernels import KernelEnvPolicy
+from ._pinning import ConfigPin
 
 if TYPE_CHECKING:  # pragma: no cover
     import logging
@@ -123,7 +133,18 @@ class ExtensionState:
         self.config_path = resolve_config_path(
             os.path.expanduser(settings.config_file) or None
         ).absolute()
-        self.router = Router(config_path=self.config_path, auto_reload=True)
+        # With edits off, a rewritten or replaced file may not move a secret to another
+        # base URL nor name another variable: the config of the start is pinned.
+        self.pin: ConfigPin | None = None
+        if settings.allow_config_edits:
+            self.router = Router(config_path=self.config_path, auto_reload=True)
+        else:
+            self.pin = ConfigPin(self.config_path, log=log)
+            self.router = Router(
+                config_path=self.config_path, auto_reload=True, loader=self.pin.load
+            )
+        #: Kernel environments and per-kernel tokens (set when the extension is loaded).
+        self.kernels: KernelEnvPolicy | None = None
         self.sender = AiohttpSender(
             connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
         )
@@ -383,12 +404,40 @@ class ProxyHandler(_Base):
     # check_xsrf_cookie is NOT overridden: jupyter-server-proxy turned XSRF off for its
     # routes ("defer to proxied apps"); here non-GET requests need the XSRF header or a token.
 
+    async def prepare(self) -> None:  # type: ignore[override]  # _Base.prepare's signature
+        token = self.request.headers.get("Atlas-Accesstoken")
+        if token is None:
+            await super().prepare()
+            return
+        # A kernel of this server: its ATLAS_ACCESS_TOKEN (see _kernels) is the credential,
+        # accepted on this route only. A browser never sends it on its own (unlike a
+        # cookie), so no XSRF check applies; Jupyter's Host check still does.
+        if not self.check_host():
+            raise web.HTTPError(403)
+        kernels = self.state.kernels
+        kernel_id = kernels.tokens.authenticate(token) if kernels is not None and token else None
+        if kernel_id is None:
+            self.write_atlas_error(
+                InvalidAccessTokenError(
+                    "the Atlas-Accesstoken is not the token of a running kernel of this server",
+                    hint="kernels started by this Jupyter server get ATLAS_ACCESS_TOKEN; "
+                    "a token dies with its kernel (restart the kernel after a server restart)",
+                )
+                if token
+                else MissingAccessTokenError("the Atlas-Accesstoken header is empty")
+            )
+            return
+        from jupyter_server.auth import User
+
+        self.current_user = self._jupyter_current_user = User(username=f"kernel-{kernel_id}")
+
     def decode_argument(self, value: bytes, name: str | None = None) -> str:
         # Tornado decodes the path argument as UTF-8 and answers its own HTML-less 400 for
         # invalid bytes. The argument is unused (the raw request path goes to the routing
         # core), so keep every byte and let the core give the same verdict as the other
-        # front doors: 400 ATLAS_BadPathError.
-        return value.decode("latin-1")
+        # front doors: 400 ATLAS_BadPathError. (Tornado passes None for the optional group
+        # when the path is just .../v1/apis/http.)
+        return value.decode("latin-1") if value else ""
 
     async def _proxy(self) -> None:
         state = self.state

@@ -1,0 +1,205 @@
+"""Secrets never reach a kernel: a REAL Jupyter server, REAL kernels, the PagerDuty simulator.
+
+The server holds ``PAGERDUTY_ACCOUNT_TOKEN`` (the planted secret, which is also the
+simulator's token). A kernel it starts must not have it in ``os.environ``, yet
+``pagerduty.incidents()``, ``atlasProxyFetch`` and ``%atlas`` work unchanged through the
+extension's route with the kernel's own token. Restarts re-scrub against the current config;
+a token dies with its kernel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PLANTED_SECRET
+from tests.jupyter.servers import JupyterProcess, run_jupyter
+from tests.pagerduty.simenv import INCIDENTS, NOW, SimEnv, simulator_env
+
+pytestmark = pytest.mark.integration
+
+#: A server variable that a config edit names later: kernels restarted after it must not get it.
+LATE_VARIABLE = "ATLAS_TEST_LATE_SECRET"
+LATE_VALUE = "late-value-9f3e1c"
+
+SINCE = (NOW - dt.timedelta(days=3650)).isoformat()
+UNTIL = (NOW + dt.timedelta(days=1)).isoformat()
+
+PROBE = f"""
+import json, os
+from atlas_canvas import pagerduty, atlasProxyFetch
+df = pagerduty.incidents(progress=False, since={SINCE!r}, until={UNTIL!r})
+r = await atlasProxyFetch("/v1/apis/http/pagerduty/incidents?limit=1")
+print("RESULT" + json.dumps({{
+    "env": dict(os.environ),
+    "incidents": len(df),
+    "unique": int(df["id"].nunique()),
+    "fetch_status": r.status,
+    "fetch_incidents": len((await r.json())["incidents"]),
+}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
+    with simulator_env(tmp_path_factory.mktemp("ksim")) as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+def jp(sim: SimEnv) -> Iterator[JupyterProcess]:
+    tmp = sim.config_path.parent
+    env = {**sim.env, LATE_VARIABLE: LATE_VALUE, "ATLAS_URL": "http://127.0.0.1:9/server-own"}
+    with run_jupyter(tmp, sim.config_path, env_extra=env) as server:
+        yield server
+        log = server.log()
+    assert PLANTED_SECRET not in log and LATE_VALUE not in log
+
+
+def _auth(jp: JupyterProcess) -> dict[str, str]:
+    return {"Authorization": f"token {jp.token}"}
+
+
+def _start_kernel(jp: JupyterProcess) -> str:
+    r = httpx.post(jp.url + "api/kernels", headers=_auth(jp), json={"name": "python3"}, timeout=60)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _run(jp: JupyterProcess, kernel_id: str, code: str) -> str:
+    """Execute ``code`` in the kernel over its ZMQ channels; return its stdout."""
+    from jupyter_client import BlockingKernelClient
+
+    runtime = Path(jp.log_path.parent) / "runtime"
+    conn = runtime / f"kernel-{kernel_id}.json"
+    deadline = time.monotonic() + 30
+    while not conn.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    kc = BlockingKernelClient(connection_file=str(conn))
+    kc.load_connection_file()
+    kc.start_channels()
+    out: list[str] = []
+    errors: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        kind, content = msg["header"]["msg_type"], msg["content"]
+        if kind == "stream":
+            out.append(content["text"])
+        elif kind == "error":
+            errors.append("\n".join(content["traceback"]))
+
+    try:
+        kc.wait_for_ready(timeout=90)
+        reply = kc.execute_interactive(code, timeout=180, output_hook=hook)
+    finally:
+        kc.stop_channels()
+    assert reply["content"]["status"] == "ok", "".join(errors)
+    return "".join(out)
+
+
+def _probe(jp: JupyterProcess, kernel_id: str) -> dict[str, Any]:
+    text = _run(jp, kernel_id, PROBE)
+    line = next(x for x in text.splitlines() if x.startswith("RESULT"))
+    result: dict[str, Any] = json.loads(line[len("RESULT") :])
+    return result
+
+
+def _assert_scrubbed(result: dict[str, Any], jp: JupyterProcess, *, late: bool = False) -> None:
+    env = result["env"]
+    dumped = json.dumps(env)
+    assert PLANTED_SECRET not in dumped
+    assert "PAGERDUTY_ACCOUNT_TOKEN" not in env
+    if late:
+        assert LATE_VARIABLE not in env and LATE_VALUE not in dumped
+    assert env["ATLAS_URL"] == f"http://127.0.0.1:{jp.port}/atlas-canvas"
+    assert len(env["ATLAS_ACCESS_TOKEN"]) >= 40
+    # The rest of the server's environment is still there (the kernel is otherwise normal).
+    assert env["PATH"] == os.environ["PATH"]
+
+
+def test_kernel_gets_no_secret_and_pagerduty_still_works(jp: JupyterProcess) -> None:
+    kernel_id = _start_kernel(jp)
+    result = _probe(jp, kernel_id)
+    _assert_scrubbed(result, jp)
+    # Every incident of the simulator, through the extension route, with the kernel's token.
+    assert result["incidents"] == INCIDENTS and result["unique"] == INCIDENTS
+    assert result["fetch_status"] == 200 and result["fetch_incidents"] == 1
+    # The magics too.
+    text = _run(jp, kernel_id, "%load_ext atlas_canvas\nx = %atlas adapters\nprint(repr(x))")
+    assert "pagerduty" in text and PLANTED_SECRET not in text
+    httpx.delete(jp.url + f"api/kernels/{kernel_id}", headers=_auth(jp), timeout=60)
+
+
+def test_restart_rescrubs_against_the_current_config_and_token_dies_with_kernel(
+    jp: JupyterProcess, sim: SimEnv
+) -> None:
+    kernel_id = _start_kernel(jp)
+    first = _probe(jp, kernel_id)
+    _assert_scrubbed(first, jp)
+    assert first["env"][LATE_VARIABLE] == LATE_VALUE  # not named by any adapter (yet)
+    token = first["env"]["ATLAS_ACCESS_TOKEN"]
+    url = first["env"]["ATLAS_URL"] + "/v1/apis/http/pagerduty/incidents?limit=2"
+
+    # The kernel's token works from anywhere on the proxy route, and nowhere else.
+    r = httpx.get(url, headers={"Atlas-Accesstoken": token}, timeout=30)
+    assert r.status_code == 200 and len(r.json()["incidents"]) == 2
+    r = httpx.get(jp.url + "api/contents", headers={"Atlas-Accesstoken": token}, timeout=30)
+    assert r.status_code == 403
+    for bad in ("", "x", token[:-1], token + "x", token.upper()):
+        r = httpx.get(url, headers={"Atlas-Accesstoken": bad}, timeout=30)
+        assert r.status_code == 401, bad
+        assert r.json()["error"]["code"] in (
+            "API_InvalidAccessTokenError",
+            "API_MissingAccessTokenError",
+        )
+
+    # An adapter now names LATE_VARIABLE: a restarted kernel no longer gets it.
+    r = httpx.post(
+        jp.url + "atlas-canvas/adapters",
+        headers=_auth(jp),
+        json={
+            "name": "late",
+            "baseUrl": sim.base_url,
+            "headers": [f"X-Late: ${{{{ {LATE_VARIABLE} }}}}"],
+        },
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    r = httpx.post(jp.url + f"api/kernels/{kernel_id}/restart", headers=_auth(jp), timeout=90)
+    assert r.status_code == 200, r.text
+    second = _probe(jp, kernel_id)
+    _assert_scrubbed(second, jp, late=True)
+    assert second["incidents"] == INCIDENTS
+    assert second["env"]["ATLAS_ACCESS_TOKEN"] == token  # same kernel, same token
+
+    # Shut down: the token dies with the kernel.
+    r = httpx.delete(jp.url + f"api/kernels/{kernel_id}", headers=_auth(jp), timeout=60)
+    assert r.status_code == 204
+    r = httpx.get(url, headers={"Atlas-Accesstoken": token}, timeout=30)
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "API_InvalidAccessTokenError"
+    assert PLANTED_SECRET not in r.text
+
+
+def test_tokens_are_per_kernel(jp: JupyterProcess) -> None:
+    a, b = _start_kernel(jp), _start_kernel(jp)
+    try:
+        code = "import os; print('TOKEN' + os.environ['ATLAS_ACCESS_TOKEN'])"
+        ta = _run(jp, a, code).strip()
+        tb = _run(jp, b, code).strip()
+        assert ta.startswith("TOKEN") and tb.startswith("TOKEN") and ta != tb
+        httpx.delete(jp.url + f"api/kernels/{a}", headers=_auth(jp), timeout=60)
+        base = f"http://127.0.0.1:{jp.port}/atlas-canvas/v1/apis/http"
+        assert httpx.get(base, headers={"Atlas-Accesstoken": ta[5:]}).status_code == 401
+        r = httpx.get(base, headers={"Atlas-Accesstoken": tb[5:]})
+        assert r.status_code == 200 and "pagerduty" in r.text
+    finally:
+        httpx.delete(jp.url + f"api/kernels/{b}", headers=_auth(jp), timeout=60)
