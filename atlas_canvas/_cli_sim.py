@@ -61,6 +61,20 @@ def _parse_now(value: str | None) -> dt.datetime | None:
 @click.option("--now", "now", default=None, help="Freeze the clock and anchor data (ISO 8601).")
 @click.option("--months", default=12, show_default=True, type=click.IntRange(1, 60))
 @click.option(
+    "--users",
+    default=36,
+    show_default=True,
+    type=click.IntRange(12, 800),
+    help="Number of users, spread over the six teams and their on-call rotations.",
+)
+@click.option(
+    "--plan",
+    type=click.Choice(["business", "professional"]),
+    default="business",
+    show_default=True,
+    help="The account's plan: the Analytics API answers only on business (else 402).",
+)
+@click.option(
     "--fault-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of 5xx answers."
 )
 @click.option(
@@ -84,6 +98,8 @@ def pagerduty_sim(
     public_url: str | None,
     now: str | None,
     months: int,
+    users: int,
+    plan: str,
     fault_rate: float,
     drop_rate: float,
     certfile: str | None,
@@ -115,6 +131,8 @@ def pagerduty_sim(
             public_url=public_url or url,
             now=_parse_now(now),
             months=months,
+            users=users,
+            plan=plan,  # type: ignore[arg-type]  # click.Choice guarantees the values
             fault_rate=fault_rate,
             drop_rate=drop_rate,
         )

@@ -50,15 +50,22 @@ Endpoints: ``GET /incidents`` (``statuses[]``, ``urgencies[]``, ``service_ids[]`
 ``since``/``until``, ``is_overview``, ``team_ids[]``, ``include[]``, ``time_zone``, paging
 and window rules as ``/incidents``), ``GET /log_entries/{id}``, ``GET /services[/{id}]``,
 ``/users[/{id}]``, ``/users/me``, ``/teams[/{id}]``, ``/escalation_policies[/{id}]``,
-``/priorities``, ``/oncalls``.
+``/priorities``, ``/oncalls`` (``since``/``until``, ``earliest``, ``schedule_ids[]``,
+``user_ids[]``, ``escalation_policy_ids[]``, ``include[]``), ``/schedules[/{id}[/users]]``
+(layers, overrides, ``final_schedule`` rendered over ``since``/``until``),
+``/notifications``, and the Analytics API (``POST /analytics/raw/incidents`` with
+``starting_after`` cursors up to 1,000 rows, ``GET /analytics/raw/incidents/{id}/responses``,
+``POST /analytics/metrics/incidents/all|services|teams`` with ``aggregate_unit`` and
+``time_zone``, ``POST /analytics/metrics/responders/all``); ``plan="professional"`` makes the
+Analytics API answer 402 code 2014, as on an account without it.
 
 Edges, as the real API: limit 25 by default, at most 100 (bigger is served as 100);
 ``offset + limit > 10000`` is 400 code 2002 with the observed body; no ``since``/``until``
-means the last month, one bound means one month from it, more than 6 calendar months is
-400 (the observed ``" is invalid."`` body); naive bounds are read in the account's zone
-(America/New_York) or ``time_zone``; bad credentials are 401 code 2006; ``ratelimit-limit``,
-``-remaining`` and ``-reset`` come on every response and a spent per-token budget is 429
-code 2020; unknown ids are 404 code 2100.
+means the last month, one bound means one month from it, more than 180 days (PagerDuty's
+"6 months", the same span whatever the start date) is 400 naming ``until``; naive bounds
+are read in the account's zone (America/New_York) or ``time_zone``; bad credentials are
+401 code 2006; ``ratelimit-limit``, ``-remaining`` and ``-reset`` come on every response
+and a spent per-token budget is 429 code 2020; unknown ids are 404 code 2100.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from ._problems import bad_request, cap_exceeded, range_too_long
+from ._problems import MAX_RANGE_SECONDS, bad_request, cap_exceeded, range_too_long
 from ._timefmt import add_months, get_zone, parse_ts
 
 __all__ = [
@@ -197,7 +197,7 @@ def parse_window(params: Params, now: int, read_zone: dt.tzinfo | None) -> tuple
     assert since is not None and until is not None
     if until < since:
         raise bad_request("Until must be after since.", code=2005)
-    if until > add_months(since, 6, read_zone):
+    if until - since > MAX_RANGE_SECONDS:
         raise range_too_long()
     return since, until
 
@@ -207,7 +207,8 @@ def parse_incident_query(params: Params, now: int, account_zone: dt.tzinfo | Non
 
     The window: ``date_range=all`` drops it; with neither bound it is the month before
     ``now``; with one bound, one month from ``since`` or up to ``until``; a range longer than
-    6 months is refused with the observed 400 body.
+    180 days (PagerDuty's "6 months", counted the same for every start date) is a 400 that
+    names ``until``.
     """
     zone = parse_zone(params)
     # Bounds without an offset are read in the time_zone parameter, else the account's zone.

@@ -30,6 +30,8 @@ from ._model import (
     Team,
     User,
 )
+from ._schedules import FUTURE_DAYS
+from ._schedules import finish as finish_schedules
 from ._timefmt import add_months
 
 __all__ = ["ACCOUNT_TIME_ZONE", "generate_account"]
@@ -289,6 +291,7 @@ def generate_account(
     *,
     now: dt.datetime | None = None,
     months: int = 12,
+    users: int = 36,
 ) -> Account:
     """Build a whole account deterministically.
 
@@ -299,8 +302,11 @@ def generate_account(
         acct.incidents[0].number  # 1, the oldest incident
 
     ``now`` is the end of the span (default: the start of today, UTC); incidents cover the
-    ``months`` months before it, numbered 1.. in creation order.
+    ``months`` months before it, numbered 1.. in creation order. ``users`` (at least 12)
+    are spread over the six teams; each team's members share its rotations.
     """
+    if users < 12:
+        raise ValueError(f"users must be at least 12 (two per team), got {users!r}")
     if now is None:
         now = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     if now.tzinfo is None:
@@ -313,11 +319,12 @@ def generate_account(
     account_created = add_months(start, -18)
 
     teams: list[Team] = []
-    users: list[User] = []
+    team_sizes = [users // 6 + (1 if t < users % 6 else 0) for t in range(6)]
+    users_list: list[User] = []
     schedules: list[Schedule] = []
     policies: list[EscalationPolicy] = []
     services: list[Service] = []
-    names = rng.sample([f"{f} {last}" for f in _FIRST for last in _LAST], 6 * 6 + 2)
+    names = rng.sample([f"{f} {last}" for f in _FIRST for last in _LAST], users + 2)
     # Rotations hand off on a Monday 09:00 local, like most real schedules.
     monday = dt.datetime.fromtimestamp(account_created, zone).replace(
         hour=9, minute=0, second=0, microsecond=0
@@ -329,12 +336,12 @@ def generate_account(
         team = Team(t_idx, _pd_id(rng, seen, "P", 7), team_name, team_desc)
         teams.append(team)
         members: list[int] = []
-        for k in range(6):
-            name = names[len(users)]
+        for k in range(team_sizes[t_idx]):
+            name = names[len(users_list)]
             first, last = name.split(" ", 1)
-            users.append(
+            users_list.append(
                 User(
-                    idx=len(users),
+                    idx=len(users_list),
                     id=_pd_id(rng, seen, "P", 7),
                     name=name,
                     email=_ascii(f"{first}.{last}@example.com".lower()),
@@ -353,7 +360,7 @@ def generate_account(
                     created_at=account_created + rng.randrange(0, 180 * 86400),
                 )
             )
-            members.append(len(users) - 1)
+            members.append(len(users_list) - 1)
         rotation = members[1:] + members[:1]
         primary = Schedule(
             len(schedules),
@@ -418,13 +425,15 @@ def generate_account(
         start=start,
         time_zone=ACCOUNT_TIME_ZONE,
         teams=teams,
-        users=users,
+        users=users_list,
         schedules=schedules,
         escalation_policies=policies,
         services=services,
         priorities=priorities,
         incidents=[],
     )
+    # Layers, overrides and the rendered final schedules, before anyone is assigned.
+    finish_schedules(account, seed, anchor + FUTURE_DAYS * 86400)
     account.incidents = _incidents(account, rng, seen, incidents, zone)
     return account
 

@@ -7,6 +7,7 @@ shells around :meth:`Simulator.handle`, so they behave identically.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hmac
 import json
 import random
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from . import _insights, _people
 from ._filters import (
     INCIDENT_INCLUDES,
     Page,
@@ -100,7 +102,11 @@ class Simulator:
         self.config = config
         if account is None:
             account = generate_account(
-                config.seed, config.incidents, now=config.anchor(), months=config.months
+                config.seed,
+                config.incidents,
+                now=config.anchor(),
+                months=config.months,
+                users=config.users,
             )
         self.account = account
         self.store = Store(config, account)
@@ -220,8 +226,12 @@ class Simulator:
                 if sub == "notes" and method == "POST":
                     return 200, self.add_note(call, parts[1])
             raise not_found()
+        if head == "analytics":
+            return 200, _insights.route(self, call)
         if method != "GET":
             raise not_found()
+        if head == "schedules" and n == 3 and parts[2] == "users":
+            return 200, _people.schedule_users(self, call, parts[1])
         if head == "users" and n == 2 and parts[1] == "me":
             return self.users_me(call)
         if head == "log_entries" and n == 1:
@@ -579,59 +589,36 @@ class Simulator:
         page = parse_page(call.params)
         return _page_of("priorities", list(self.store.render.priority_objs), page)
 
-    def list_oncalls(self, call: Call) -> bytes:
-        """On-calls of every escalation level, for now or for a ``since``/``until`` range."""
-        page = parse_page(call.params)
-        zone = parse_zone(call.params)
-        include = parse_include(
-            call.params, frozenset({"escalation_policies", "users", "schedules"})
-        )
-        users = self._ids(call.params, "user_ids", self.store.users_by_id)
-        eps = self._ids(call.params, "escalation_policy_ids", self.store.eps_by_id)
-        sched_ids = {s.id: s.idx for s in self.account.schedules}
-        schedules = self._ids(call.params, "schedule_ids", sched_ids)
-        now = self.store.clock()
-        since_raw, until_raw = first(call.params, "since"), first(call.params, "until")
-        try:
-            since = parse_ts(since_raw, zone or self._account_zone) if since_raw else now
-            until = parse_ts(until_raw, zone or self._account_zone) if until_raw else since
-        except ValueError:
-            raise bad_request("Since and until must be ISO 8601 dates.", code=2004) from None
-        if until < since or until - since > 90 * 86400:
-            raise bad_request("The range must be at most 90 days and until after since.", code=2005)
-        earliest = boolean(call.params, "earliest")
-        a = self.account
-        render = self.store.render
-        out: list[dict[str, Any]] = []
-        seen: set[tuple[int, int, int]] = set()
-        for p in a.escalation_policies:
-            if eps is not None and p.idx not in eps:
-                continue
-            for level, (_, _, sched) in enumerate(p.rules, 1):
-                if schedules is not None and sched not in schedules:
-                    continue
-                at = since
-                while True:
-                    user = a.on_call(p.idx, level, at)
-                    key = (p.idx, level, user)
-                    if (users is None or user in users) and not (earliest and key in seen):
-                        seen.add(key)
-                        obj = render.oncall(p.idx, level, at, zone)
-                        if "users" in include:
-                            obj["user"] = render.user(user, zone)
-                        if "escalation_policies" in include:
-                            obj["escalation_policy"] = render.escalation_policy(p.idx)
-                        out.append(obj)
-                    at = a.shift_bounds(sched, at)[1]
-                    if at > until:
-                        break
-        return _page_of("oncalls", out, page)
-
     def _ids(self, params: Params, name: str, index: Mapping[str, int]) -> set[int] | None:
         values = many(params, name)
         if not values:
             return None
         return {index[v] for v in values if v in index}
+
+    ids = _ids
+
+    @property
+    def account_zone(self) -> Any:
+        return self._account_zone
+
+    @functools.cached_property
+    def schedules_by_id(self) -> dict[str, int]:
+        return {s.id: s.idx for s in self.account.schedules}
+
+    @functools.cached_property
+    def user_zones(self) -> dict[str, str | None]:
+        """Each user's time zone by id (interruption hours are counted in it)."""
+        return {u.id: u.time_zone for u in self.account.users}
+
+    def schedule_teams(self, schedule: int) -> list[int]:
+        """Teams whose escalation policies use ``schedule``."""
+        return sorted(
+            {
+                p.team
+                for p in self.account.escalation_policies
+                if any(r[2] == schedule for r in p.rules)
+            }
+        )
 
 
 _LISTS: dict[str, Callable[[Simulator, Call], Any]] = {
@@ -640,13 +627,16 @@ _LISTS: dict[str, Callable[[Simulator, Call], Any]] = {
     "teams": Simulator.list_teams,
     "escalation_policies": Simulator.list_escalation_policies,
     "priorities": Simulator.list_priorities,
-    "oncalls": Simulator.list_oncalls,
+    "oncalls": _people.list_oncalls,
+    "schedules": _people.list_schedules,
+    "notifications": _people.list_notifications,
 }
 _DETAILS: dict[str, Callable[[Simulator, Call, str], Any]] = {
     "services": Simulator.get_service,
     "users": Simulator.get_user,
     "teams": Simulator.get_team,
     "escalation_policies": Simulator.get_escalation_policy,
+    "schedules": _people.get_schedule,
 }
 _OVERVIEW = frozenset(
     {
@@ -712,3 +702,9 @@ def _page_bytes(
 def _page_of(key: str, items: list[Any], page: Page) -> bytes:
     window = items[page.offset : page.offset + page.limit]
     return _page_bytes(key, [dumps(x) for x in window], page, len(items))
+
+
+# Names the endpoint modules (_people, _insights) share.
+page_of = _page_of
+page_bytes = _page_bytes
+query_matches = _query_matches

@@ -10,8 +10,10 @@ __all__ = [
     "Account",
     "EscalationPolicy",
     "Incident",
+    "Layer",
     "LogEvent",
     "Note",
+    "Override",
     "Priority",
     "Schedule",
     "Service",
@@ -19,6 +21,7 @@ __all__ = [
     "User",
 ]
 
+import bisect
 import dataclasses
 
 
@@ -45,8 +48,39 @@ class User:
 
 
 @dataclasses.dataclass(slots=True)
+class Layer:
+    """One schedule layer: ``users`` take turns of ``turn_seconds`` from ``virtual_start``.
+
+    ``restriction`` limits the layer to one weekly window in the schedule's zone:
+    (ISO day of week 1-7, seconds after local midnight, duration in seconds), or None.
+    """
+
+    id: str
+    name: str
+    start: int
+    users: list[int]
+    virtual_start: int
+    turn_seconds: int
+    restriction: tuple[int, int, int] | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Override:
+    id: str
+    start: int
+    end: int
+    user: int
+
+
+@dataclasses.dataclass(slots=True)
 class Schedule:
-    """A weekly rotation: user ``users[(week - offset) % n]`` is on call."""
+    """An on-call schedule: layers (later ones win where they cover) under overrides.
+
+    ``users`` and ``start``/``shift_seconds`` describe the base (first) layer's rotation;
+    ``segments`` is the rendered final schedule, ``(start, end, user)`` in time order and
+    contiguous, built once by the generator (``_schedules.finish``) so every view (on-calls,
+    incident assignment, ``final_schedule``, the Analytics API's hours on call) reads the same.
+    """
 
     idx: int
     id: str
@@ -54,6 +88,20 @@ class Schedule:
     users: list[int]
     start: int
     shift_seconds: int
+    time_zone: str = "America/New_York"
+    layers: list[Layer] = dataclasses.field(default_factory=list)
+    overrides: list[Override] = dataclasses.field(default_factory=list)
+    segments: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)
+    seg_starts: list[int] = dataclasses.field(default_factory=list)
+
+    def segment_at(self, at: int) -> tuple[int, int, int]:
+        """The final-schedule segment covering ``at`` (the base rotation outside the span)."""
+        k = bisect.bisect_right(self.seg_starts, at) - 1
+        if 0 <= k < len(self.segments) and at < self.segments[k][1]:
+            return self.segments[k]
+        turn = (at - self.start) // self.shift_seconds
+        begin = self.start + turn * self.shift_seconds
+        return begin, begin + self.shift_seconds, self.users[turn % len(self.users)]
 
 
 @dataclasses.dataclass(slots=True)
@@ -120,6 +168,8 @@ class LogEvent:
     channel: str
     target: int = -1
     note: str | None = None
+    #: The notification type of a ``notify`` event (``push_notification``, ...).
+    notice: str | None = None
 
 
 class Incident:
@@ -226,11 +276,9 @@ class Account:
         """The user on call for ``ep`` at escalation ``level`` (1-based) at time ``at``."""
         policy = self.escalation_policies[ep]
         schedule = self.schedules[policy.rules[min(level, len(policy.rules)) - 1][2]]
-        return schedule.users[
-            ((at - schedule.start) // schedule.shift_seconds) % len(schedule.users)
-        ]
+        return schedule.segment_at(at)[2]
 
     def shift_bounds(self, schedule: int, at: int) -> tuple[int, int]:
-        s = self.schedules[schedule]
-        begin = s.start + ((at - s.start) // s.shift_seconds) * s.shift_seconds
-        return begin, begin + s.shift_seconds
+        """Start and end of the final-schedule segment of ``schedule`` covering ``at``."""
+        begin, end, _ = self.schedules[schedule].segment_at(at)
+        return begin, end

@@ -54,9 +54,29 @@ def cap_exceeded() -> ApiProblem:
     return _error(400, "Arguments Caused Error", 2002, [CAP_MESSAGE])
 
 
-def range_too_long() -> ApiProblem:
-    """The observed 400 when ``until - since`` is more than 6 months (sic: empty field name)."""
-    return _error(400, "Invalid Input Provided", 2001, [" is invalid."])
+#: The longest ``since``/``until`` range ``/incidents`` and ``/log_entries`` accept. PagerDuty
+#: documents "6 months" without saying how a month is counted, and Grafana's "Last 6 months"
+#: (six calendar months, 181 days) was refused (grafana-pagerduty#19). A fixed length in
+#: seconds refuses the same span whatever the start date, and 180 days is under every
+#: reading of six months (181-184 days); the library splits at 179 days.
+MAX_RANGE_SECONDS = 180 * 86400
+
+
+def range_too_long(since: str = "since", until: str = "until") -> ApiProblem:
+    """The 400 when ``until - since`` is more than :data:`MAX_RANGE_SECONDS`.
+
+    The live API's body names no parameter (``" is invalid."``, an empty field name);
+    the simulator names the one to change and the limit, so the error says how to fix it.
+    """
+    return _error(
+        400,
+        "Invalid Input Provided",
+        2001,
+        [
+            f"{until.capitalize()} is invalid: {since} and {until} may be at most 180 days "
+            "(PagerDuty's 6-month maximum) apart; split the range."
+        ],
+    )
 
 
 def unauthorized() -> ApiProblem:

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from ._model import Account, Incident, LogEvent, Note
+from ._schedules import contact_methods, has_low_urgency_rule, notices
 from ._timefmt import format_ts
 
 __all__ = ["Renderer", "alert_key", "log_entry_id", "timeline"]
@@ -347,6 +348,8 @@ class Renderer:
         elif kind == "notify":
             summary = f"Notified {target}."
             extra["user"] = self.user_refs[ev.target]
+            if ev.notice:
+                channel = {"type": "auto", "notification": self.notification(ev, zone)}
         elif kind == "escalate":
             summary = f"Escalated to {target}."
             extra["assignees"] = [self.user_refs[ev.target]]
@@ -385,6 +388,21 @@ class Renderer:
         }
         out.update(extra)
         return out
+
+    def notification(self, ev: LogEvent, zone: dt.tzinfo | None = None) -> JSON:
+        """The ``Notification`` a notify event sent (``GET /notifications``)."""
+        kind = ev.notice or "push_notification"
+        user = self.account.users[ev.target]
+        methods = {m[1].removesuffix("_contact_method"): m[3] for m in contact_methods(user)}
+        address = methods.get(kind.removesuffix("_notification"))
+        return {
+            "id": "P" + ev.id[1:14],
+            "type": kind,
+            "started_at": format_ts(ev.at, zone),
+            "address": None if kind == "push_notification" else address,
+            "user": self.user_refs[ev.target],
+            "status": "success",
+        }
 
     def alerts(self, inc: Incident, zone: dt.tzinfo | None = None) -> list[JSON]:
         """The incident's alerts, oldest first. The first one carries the incident key."""
@@ -461,8 +479,26 @@ class Renderer:
             "job_title": u.job_title,
             "created_via_sso": False,
             "teams": [self.team_refs[t] for t in u.teams],
-            "contact_methods": [],
-            "notification_rules": [],
+            "contact_methods": [
+                {
+                    "id": cid,
+                    "type": f"{ctype}_reference",
+                    "summary": label,
+                    "self": f"{self.api}/users/{u.id}/contact_methods/{cid}",
+                    "html_url": None,
+                }
+                for cid, ctype, label, _ in contact_methods(u)
+            ],
+            "notification_rules": [
+                {
+                    "id": f"PR{n}{u.id[2:]}",
+                    "type": "assignment_notification_rule_reference",
+                    "summary": f"{delay // 60} minutes: {kind.replace('_', ' ')} ({urgency})",
+                    "self": f"{self.api}/users/{u.id}/notification_rules/PR{n}{u.id[2:]}",
+                    "html_url": None,
+                }
+                for n, (delay, kind, urgency) in enumerate(_rules(u))
+            ],
         }
 
     def team(self, idx: int) -> JSON:
@@ -527,18 +563,58 @@ class Renderer:
             "alert_creation": "create_alerts_and_incidents",
         }
 
-    def oncall(self, ep: int, level: int, at: int, zone: dt.tzinfo | None = None) -> JSON:
+    def schedule(self, idx: int, zone: dt.tzinfo | None = None) -> JSON:
+        """The ``Schedule`` object (layers, users, policies, teams); not rendered over time."""
         a = self.account
-        schedule = a.escalation_policies[ep].rules[level - 1][2]
-        begin, end = a.shift_bounds(schedule, at)
+        s = a.schedules[idx]
+        policies = [p for p in a.escalation_policies if any(r[2] == idx for r in p.rules)]
+        members: list[int] = []
+        for layer in s.layers:
+            members += [u for u in layer.users if u not in members]
+        layers = []
+        # PagerDuty lists the highest (winning) layer first.
+        for layer in reversed(s.layers):
+            obj: JSON = {
+                "id": layer.id,
+                "name": layer.name,
+                "start": format_ts(layer.start, zone),
+                "end": None,
+                "users": [{"user": self.user_refs[u]} for u in layer.users],
+                "restrictions": [],
+                "rotation_virtual_start": format_ts(layer.virtual_start, zone),
+                "rotation_turn_length_seconds": layer.turn_seconds,
+            }
+            if layer.restriction is not None:
+                day, offset, duration = layer.restriction
+                obj["restrictions"] = [
+                    {
+                        "type": "weekly_restriction",
+                        "start_day_of_week": day,
+                        "start_time_of_day": f"{offset // 3600:02d}:{offset // 60 % 60:02d}:00",
+                        "duration_seconds": duration,
+                    }
+                ]
+            layers.append(obj)
         return {
-            "escalation_policy": self.ep_refs[ep],
-            "escalation_level": level,
-            "schedule": self.schedule_refs[schedule],
-            "user": self.user_refs[a.on_call(ep, level, at)],
-            "start": format_ts(begin, zone),
-            "end": format_ts(end, zone),
+            **self.schedule_refs[idx],
+            "type": "schedule",
+            "name": s.name,
+            "description": f"{s.name} rotation",
+            "time_zone": s.time_zone,
+            "schedule_layers": layers,
+            "escalation_policies": [self.ep_refs[p.idx] for p in policies],
+            "users": [self.user_refs[u] for u in members],
+            "teams": [self.team_refs[t] for t in sorted({p.team for p in policies})],
         }
+
+
+def _rules(user: Any) -> list[tuple[int, str, str]]:
+    from ._schedules import HIGH_RULES, LOW_RULES
+
+    out = [(d, k, "high") for d, k in HIGH_RULES]
+    if has_low_urgency_rule(user):
+        out += [(d, k, "low") for d, k in LOW_RULES]
+    return out
 
 
 def _js(value: Any) -> str:
@@ -567,12 +643,27 @@ def timeline(account: Account, inc: Incident) -> list[LogEvent]:
     events = [
         LogEvent(log_entry_id(seed, 0), "trigger", inc.created_at, -1, "api"),
         LogEvent(log_entry_id(seed, 1), "assign", inc.created_at, -1, "auto", first),
-        LogEvent(log_entry_id(seed, 2), "notify", inc.created_at + 5, -1, "auto", first),
     ]
     if inc.escalated_at:
         second = account.on_call(ep, 2, inc.created_at)
         events.append(
             LogEvent(log_entry_id(seed, 3), "escalate", inc.escalated_at, -1, "timeout", second)
+        )
+    # Each assignment notifies its user by their rules until someone acknowledges/resolves;
+    # the first notification keeps the id the single notify entry always had.
+    stops = [t for t in (inc.ack_at, inc.resolved_at) if t]
+    sent = notices(account, inc.urgency, min(stops) if stops else 0, events)
+    for n, (at, user, kind) in enumerate(sent):
+        events.append(
+            LogEvent(
+                log_entry_id(seed, 2 if n == 0 else 20 + n),
+                "notify",
+                at,
+                -1,
+                "auto",
+                user,
+                notice=kind,
+            )
         )
     if inc.ack_at and inc.ack_by >= 0:
         channel = "sms" if seed & 2 else "website"
@@ -597,4 +688,5 @@ def timeline(account: Account, inc: Incident) -> list[LogEvent]:
         events.append(
             LogEvent(log_entry_id(seed, 5), "resolve", inc.resolved_at, inc.resolved_by, channel)
         )
+    events.sort(key=lambda e: e.at)
     return events

@@ -55,6 +55,11 @@ class SimulatorConfig:
     drop_rate: float = 0.0
     #: Budget of the per-incident JSON cache (MB); pages of cached incidents are a join.
     render_cache_mb: int = 64
+    #: How many users the account has (spread over its six teams and their rotations).
+    users: int = 36
+    #: The account's plan: the Analytics API answers on ``business`` only; on
+    #: ``professional`` it answers PagerDuty's 402 "Missing Account Ability" (code 2014).
+    plan: Literal["business", "professional"] = "business"
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int):
@@ -85,6 +90,10 @@ class SimulatorConfig:
             raise ValueError("now must be timezone-aware (e.g. datetime(..., tzinfo=timezone.utc))")
         if not 1 <= self.months <= 60:
             raise ValueError(f"months must be between 1 and 60, got {self.months!r}")
+        if not isinstance(self.users, int) or not 12 <= self.users <= 800:
+            raise ValueError(f"users must be an integer between 12 and 800, got {self.users!r}")
+        if self.plan not in ("business", "professional"):
+            raise ValueError(f"plan must be 'business' or 'professional', got {self.plan!r}")
         if not isinstance(self.render_cache_mb, int) or self.render_cache_mb < 0:
             raise ValueError(f"render_cache_mb must be an integer >= 0: {self.render_cache_mb!r}")
         for name in ("fault_rate", "drop_rate"):

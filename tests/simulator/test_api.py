@@ -110,7 +110,14 @@ def test_resource_filters(ro_api: httpx.Client, ro_app: SimulatorWsgiApp) -> Non
             "escalation_policy_ids[]": a.escalation_policies[0].id,
         },
     ).json()["oncalls"]
-    assert 8 <= len(month) <= 12  # two levels, weekly shifts over a month
+    # Two levels of weekly shifts, cut by the weekend layer and overrides: exactly the
+    # final-schedule segments of the policy's schedules that overlap the month.
+    lo, hi = 1775001600, 1777593600  # 2026-04-01, 2026-05-01 UTC
+    expected = sum(
+        sum(1 for b, e, _ in a.schedules[s].segments if b <= hi and e > lo)
+        for _, _, s in a.escalation_policies[0].rules
+    )
+    assert len(month) == expected and expected >= 8
     assert (
         ro_api.get("/oncalls", params={"since": "2026-01-01", "until": "2026-06-01"}).status_code
         == 400

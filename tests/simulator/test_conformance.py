@@ -37,6 +37,22 @@ KNOWN_NULLABLE = {
     ("Service", "acknowledgement_timeout"),
     ("Service", "last_incident_timestamp"),
     ("Service", "support_hours"),
+    # The schema's own descriptions say these are null: a push notification has no address,
+    # a layer without an end "does not end".
+    ("Notification", "address"),
+    ("ScheduleLayer", "end"),
+    # Analytics raw rows: "for incidents with one or no engaged users, this value is null"
+    # (seconds_to_engage, seconds_to_mobilize); the others are null until the incident is
+    # acknowledged / resolved.
+    ("AnalyticsRawIncident", "seconds_to_engage"),
+    ("AnalyticsRawIncident", "seconds_to_mobilize"),
+    ("AnalyticsRawIncident", "seconds_to_first_ack"),
+    ("AnalyticsRawIncident", "seconds_to_resolve"),
+    ("AnalyticsRawIncident", "resolved_at"),
+    ("AnalyticsRawIncident", "resolved_by_user_id"),
+    ("AnalyticsRawIncident", "resolved_by_user_name"),
+    ("AnalyticsResponderMetrics", "mean_engaged_seconds"),
+    ("AnalyticsResponderMetrics", "mean_time_to_acknowledge_seconds"),
 }
 # alert_grouping is an inline object of Incident; its ended_at is null while grouping is open.
 NULLABLE_NESTED = {("Incident", "alert_grouping", "ended_at")}
@@ -109,6 +125,9 @@ def patched_spec() -> dict[str, Any]:
     # enum (and the live API, and the clients) use "acknowledge_log_entry": accept both.
     ack = schemas["AcknowledgeLogEntry"]["allOf"][1]["properties"]["type"]
     ack["enum"] = sorted({*ack["enum"], "acknowledge_log_entry"})
+    # AnalyticsResponderMetrics says responder_id is an integer; it is a user id (a string)
+    # like every other id in the API and in the same schema's team_id.
+    schemas["AnalyticsResponderMetrics"]["properties"]["responder_id"] = {"type": "string"}
     for name in ONE_OF_TO_ANY_OF:
         if "oneOf" in schemas[name]:
             schemas[name]["anyOf"] = schemas[name].pop("oneOf")
@@ -232,6 +251,7 @@ def test_incident_detail_and_subresources_conform(
         ("/escalation_policies", "/escalation_policies", "escalation_policies"),
         ("/priorities", "/priorities", "priorities"),
         ("/oncalls", "/oncalls", "oncalls"),
+        ("/schedules", "/schedules", "schedules"),
     ],
 )
 def test_resource_lists_conform(ro_api: httpx.Client, path: str, spec_path: str, key: str) -> None:
@@ -250,6 +270,13 @@ def test_resource_details_conform(ro_api: httpx.Client, ro_app: SimulatorWsgiApp
     )
     me = ro_api.get("/users/me", headers={"Authorization": f"Bearer {USER_TOKEN}"})
     check(me, "/users/me")
+    schedule = a.schedules[0].id
+    check(ro_api.get(f"/schedules/{schedule}"), "/schedules/{id}")
+    window = {"since": "2026-04-01T00:00:00Z", "until": "2026-05-01T00:00:00Z"}
+    rendered = check(ro_api.get(f"/schedules/{schedule}", params=window), "/schedules/{id}")
+    assert rendered["schedule"]["final_schedule"]["rendered_schedule_entries"]
+    check(ro_api.get(f"/schedules/{schedule}/users", params=window), "/schedules/{id}/users")
+    check(ro_api.get(f"/schedules/{schedule}/users"), "/schedules/{id}/users")
     # (/services?include[]=... expands references into full objects, which the file's
     # Service schema does not model; those are checked by behaviour tests instead.)
 

@@ -165,26 +165,30 @@ def test_one_bound_gives_one_month(ro_api: httpx.Client, ro_app: SimulatorWsgiAp
     }
 
 
-def test_range_limit_is_six_months(ro_api: httpx.Client) -> None:
-    # Six calendar months on the account zone's wall clock, across the DST change.
-    ok = ro_api.get("/incidents", params={"since": "2025-06-01", "until": "2025-12-01"})
-    assert ok.status_code == 200
-    ok = ro_api.get(
-        "/incidents", params={"since": "2025-06-01T04:00:00Z", "until": "2025-12-01T05:00:00Z"}
-    )
-    assert ok.status_code == 200
-    r = ro_api.get(
-        "/incidents", params={"since": "2025-06-01T04:00:00Z", "until": "2025-12-01T05:00:01Z"}
-    )
-    assert r.status_code == 400
-    assert r.json() == {
-        "error": {"message": "Invalid Input Provided", "code": 2001, "errors": [" is invalid."]}
-    }
-    utc = {"time_zone": "UTC", "since": "2025-06-01T00:00:00Z"}
-    assert ro_api.get("/incidents", params={**utc, "until": "2025-12-01T00:00:00Z"}).is_success
-    assert (
-        ro_api.get("/incidents", params={**utc, "until": "2025-12-01T00:00:01Z"}).status_code == 400
-    )
+def test_range_limit_is_180_days_whatever_the_start(ro_api: httpx.Client) -> None:
+    # Issue 10: an explicit ~182-day window was refused while 183 days passed, depending on
+    # where the six calendar months fell; the limit is now 180 days from any start date,
+    # and the error names the parameter.
+    for since in ("2025-06-01T04:00:00Z", "2025-09-01T00:00:00Z", "2025-12-10T07:30:00Z"):
+        start = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+        at_limit = (start + dt.timedelta(days=180)).isoformat()
+        assert ro_api.get("/incidents", params={"since": since, "until": at_limit}).is_success
+        for days in (180.0001, 182, 183):
+            until = (start + dt.timedelta(days=days)).isoformat()
+            r = ro_api.get("/incidents", params={"since": since, "until": until})
+            assert r.status_code == 400, (since, days)
+            error = r.json()["error"]
+            assert error["message"] == "Invalid Input Provided" and error["code"] == 2001
+            assert error["errors"] == [
+                "Until is invalid: since and until may be at most 180 days "
+                "(PagerDuty's 6-month maximum) apart; split the range."
+            ]
+    # Naive bounds are read in the account's zone (here across the DST change, one hour
+    # longer than the dates say); the length is what counts.
+    naive = {"since": "2025-06-01", "until": "2025-11-27T23:00:00"}
+    assert ro_api.get("/incidents", params=naive).is_success
+    naive["until"] = "2025-11-28"
+    assert ro_api.get("/incidents", params=naive).status_code == 400
     # date_range=all ignores the bounds and their limit.
     r = ro_api.get(
         "/incidents", params={"since": "2020-01-01", "until": "2026-01-01", "date_range": "all"}

@@ -107,7 +107,8 @@ def test_default_window_cap_and_bad_input(ro_api: httpx.Client) -> None:
     over = ro_api.get("/log_entries", params={"offset": 9950, "limit": 100})
     assert over.status_code == 400 and over.json()["error"]["code"] == 2002
     too_long = ro_api.get("/log_entries", params={"since": "2025-01-01", "until": "2026-01-01"})
-    assert too_long.status_code == 400 and too_long.json()["error"]["errors"] == [" is invalid."]
+    assert too_long.status_code == 400
+    assert too_long.json()["error"]["errors"][0].startswith("Until is invalid: since and until")
     backwards = ro_api.get("/log_entries", params={"since": "2026-05-02", "until": "2026-05-01"})
     assert backwards.status_code == 400
     assert ro_api.get("/log_entries", params={"since": "yesterday"}).status_code == 400
