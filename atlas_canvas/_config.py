@@ -35,7 +35,12 @@ Validation policy (every document is checked; the first error is raised):
   HTTP adapter but not set in the environment (the name only, never a value).
 
 Messages read ``file:line: document N (KIND 'name'): key.path: got <value>, expected
-<what> (how to fix)``. Header values are described, never quoted: they may be literal secrets.
+<what> (how to fix)``. Header values are described, never quoted: they may be literal secrets;
+so are the parts of a ``baseUrl`` that may carry one (user-info, a non-numeric port, the
+query, the fragment: shown as ``***`` and described by their length), and a malformed
+``${{ ... }}`` template (its position, length and what is wrong, never its text).
+Files past the loader's limits (``_yaml.MAX_*``: size, depth, documents, values) are
+refused with the limit named.
 """
 
 from __future__ import annotations
@@ -244,38 +249,118 @@ def adapter_name_problem(name: object) -> str | None:
 
 
 def base_url_problem(url: object) -> str | None:
-    """Why ``url`` cannot be an adapter ``baseUrl``, or ``None`` if it can."""
+    """Why ``url`` cannot be an adapter ``baseUrl``, or ``None`` if it can.
+
+    The answer describes the wrong part (which part, how long) and never repeats it: a
+    pasted URL may carry a token in its user-info, port, query or fragment.
+    """
     if not isinstance(url, str) or not url:
         return "expected an http:// or https:// URL"
     if url != url.strip() or _CONTROL_RE.search(url) or " " in url or "\\" in url:
         return "expected a URL without spaces, backslashes or control characters"
+    parts = _split_url(url)
+    if parts.userinfo is not None:
+        return (
+            "expected a URL without user:password@ (put credentials in a header); "
+            f"this one has a user part of {_chars(parts.userinfo)}"
+        )
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        return f"expected a valid URL ({exc})"
-    if parts.scheme.lower() not in ("http", "https"):
+        split = urlsplit(url)
+    except ValueError:
+        # urlsplit's own message may quote the host: describe instead.
+        return "expected a valid URL (check the host and the brackets around an IPv6 address)"
+    if parts.port is not None and not parts.port.isdigit():
+        return (
+            "expected a numeric port after the host; "
+            f"this one has a port part of {_chars(parts.port)} that is not a number"
+        )
+    try:
+        split.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return "expected a port from 0 to 65535"
+    if split.scheme.lower() not in ("http", "https"):
         return "expected an http:// or https:// URL"
-    if "@" in parts.netloc:
-        return "expected a URL without user:password@ (put credentials in a header)"
-    if not parts.hostname:
+    if not split.hostname:
         return "expected a URL with a host, like https://api.example.com"
-    if "?" in url or parts.query:
-        return "expected a URL without a query string (?...)"
-    if "#" in url or parts.fragment:
-        return "expected a URL without a fragment (#...)"
+    if parts.query is not None:
+        return (
+            "expected a URL without a query string (?...); "
+            f"this one has a query of {_chars(parts.query)}"
+        )
+    if parts.fragment is not None:
+        return (
+            "expected a URL without a fragment (#...); "
+            f"this one has a fragment of {_chars(parts.fragment)}"
+        )
     return None
 
 
-def redact_url(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced by ``***@``, for messages."""
+def _chars(text: str) -> str:
+    return "1 character" if len(text) == 1 else f"{len(text)} characters"
+
+
+@dataclass(frozen=True)
+class _URLParts:
+    """A URL cut into the pieces messages may show and those they may only describe."""
+
+    scheme: str  # with '://', or '' when there is none
+    userinfo: str | None
+    host: str
+    port: str | None
+    path: str
+    query: str | None
+    fragment: str | None
+
+
+def _split_url(url: str) -> _URLParts:
+    # By hand, not urlsplit: this must work (and never raise) on any text.
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "", url
-    authority, slash, path = rest.partition("/")
+    rest, hash_, fragment = rest.partition("#")
+    rest, qmark, query = rest.partition("?")
+    slash = rest.find("/")
+    authority, path = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+    userinfo: str | None = None
     if "@" in authority:
-        authority = "***@" + authority.rsplit("@", 1)[1]
-    return f"{scheme}{sep}{authority}{slash}{path}"
+        userinfo, _, authority = authority.rpartition("@")
+    host, port = authority, None
+    colon = authority.rfind(":")
+    if colon >= 0 and "]" not in authority[colon:]:  # not a colon inside [IPv6]
+        host, port = authority[:colon], authority[colon + 1 :]
+    return _URLParts(
+        scheme=scheme + sep,
+        userinfo=userinfo,
+        host=host,
+        port=port,
+        path=path,
+        query=query if qmark else None,
+        fragment=fragment if hash_ else None,
+    )
+
+
+def redact_url(url: str) -> str:
+    """``url`` for a message: the scheme, host and path as they are, and ``***`` for the
+    parts that may carry a secret (user-info, a port that is not a number, the query and the
+    fragment).
+
+    Example::
+
+        redact_url("https://u:pw@h/x?token=abc")   # 'https://***@h/x?***'
+    """
+    parts = _split_url(url)
+    out = parts.scheme
+    if parts.userinfo is not None:
+        out += "***@"
+    out += parts.host
+    if parts.port is not None:
+        out += ":" + (parts.port if parts.port.isdigit() else "***")
+    out += parts.path
+    if parts.query is not None:
+        out += "?***"
+    if parts.fragment is not None:
+        out += "#***"
+    return out
 
 
 def header_name_problem(name: object) -> str | None:
@@ -336,6 +421,14 @@ def _show(value: object) -> str:
     return type(value).__name__
 
 
+def _describe(value: object) -> str:
+    """Like :func:`_show`, but a string is described by its length, never quoted (it may be
+    a header value, i.e. a secret)."""
+    if isinstance(value, str):
+        return f"a string of {_chars(value)}"
+    return _show(value)
+
+
 @dataclass
 class _Result:
     name: str = ""
@@ -389,8 +482,12 @@ class _Validator:
         *,
         required: bool = True,
         hint: str | None = None,
+        secret: bool = False,
     ) -> Any:
-        """``container[key]`` checked against ``types``; ``None`` if optional and absent."""
+        """``container[key]`` checked against ``types``; ``None`` if optional and absent.
+
+        With ``secret``, a bad string is described (its length), never quoted.
+        """
         if key not in container:
             if required:
                 raise self.error(
@@ -403,7 +500,7 @@ class _Validator:
         value = container[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             raise self.error(
-                f"got {_show(value)}, expected {expected}",
+                f"got {_describe(value) if secret else _show(value)}, expected {expected}",
                 line=position(container, key),
                 key_path=path,
                 hint=hint,
@@ -553,6 +650,7 @@ class _Validator:
             (list, type(None)),
             "a list of {name, value} mappings",
             required=False,
+            secret=True,  # a string here is likely a pasted "Authorization: Token ..." line
         )
         headers: list[Header] = []
         seen: dict[str, int] = {}
@@ -560,7 +658,7 @@ class _Validator:
             path = f"spec.headers[{i}]"
             if not isinstance(item, Mapping):
                 raise self.error(
-                    f"got {_show(item)}, expected a mapping with name and value",
+                    f"got {_describe(item)}, expected a mapping with name and value",
                     line=position(headers_value, i),
                     key_path=path,
                 )

@@ -18,7 +18,33 @@ __all__ = ["TEMPLATE_RE", "Template", "redact"]
 
 #: ``${{ NAME }}`` with optional spacing; NAME is a POSIX-ish environment variable name.
 TEMPLATE_RE = re.compile(r"\$\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_ANY_TEMPLATE_RE = re.compile(r"\$\{\{(.*?)\}\}")
+_OPEN = "${{"
+_CLOSE = "}}"
+_NAME_CHARS_RE = re.compile(r"^[A-Za-z0-9_]*$")
+
+
+def _template_problem(inner: str) -> str:
+    """What is wrong with the text between ``${{`` and ``}}``, without repeating it.
+
+    The text may be a pasted token (the reason the template exists), so the answer names
+    the kind of mistake only.
+    """
+    name = inner.strip()
+    if not name:
+        return "it has no variable name"
+    if any(c.isspace() for c in name):
+        return "it holds more than one word"
+    if not _NAME_CHARS_RE.match(name):
+        return "its name holds characters other than letters, digits and '_'"
+    return "its name starts with a digit"
+
+
+def _malformed(start: int, length: int, what: str) -> ValueError:
+    return ValueError(
+        f"malformed secret template at character {start + 1}, {length} characters long: "
+        f"{what} (expected ${{{{ NAME }}}}, NAME made of letters, digits and '_' and not "
+        "starting with a digit)"
+    )
 
 
 @dataclass(frozen=True)
@@ -37,13 +63,22 @@ class Template:
 
     @classmethod
     def parse(cls, text: str) -> Template:
-        """Parse ``text``; raise ``ValueError`` for a malformed ``${{ ... }}``."""
-        for match in _ANY_TEMPLATE_RE.finditer(text):
-            if not TEMPLATE_RE.fullmatch(match.group(0)):
-                raise ValueError(
-                    f"malformed secret template {match.group(0)!r}: expected ${{{{ NAME }}}} "
-                    "with NAME made of letters, digits and '_'"
-                )
+        """Parse ``text``; raise ``ValueError`` for a malformed ``${{ ... }}``.
+
+        The error gives the template's position (1-based character), its length and what
+        is wrong with it, never its text: a malformed template often holds a pasted token.
+        A ``${{`` without a closing ``}}`` is malformed too.
+        """
+        start = text.find(_OPEN)
+        while start >= 0:
+            end = text.find(_CLOSE, start + len(_OPEN))
+            if end < 0:
+                raise _malformed(start, len(text) - start, "it has no closing }}")
+            whole = text[start : end + len(_CLOSE)]
+            if not TEMPLATE_RE.fullmatch(whole):
+                inner = text[start + len(_OPEN) : end]
+                raise _malformed(start, len(whole), _template_problem(inner))
+            start = text.find(_OPEN, end + len(_CLOSE))
         names = tuple(dict.fromkeys(m.group(1) for m in TEMPLATE_RE.finditer(text)))
         return cls(text=text, variables=names)
 

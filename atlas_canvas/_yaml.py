@@ -253,6 +253,10 @@ def load_documents(text: str, filename: str = "<string>") -> list[Document]:
         ) from None
     except MarkedYAMLError as exc:
         what = " ".join(p for p in (exc.context, exc.problem) if p)
+        if "undefined alias" in what:
+            # `value: *abc...` (a token pasted unquoted, starting with '*') reads as an
+            # alias; ruamel's message would quote it.
+            what = "an alias (*name) that no anchor (&name) defines; quote values that start with *"
         line = _mark_line(exc)
         raise ConfigError(
             f"malformed YAML: {what or 'syntax error'}",
@@ -331,8 +335,9 @@ def render_scalar(value: str) -> str:
     out = buf.getvalue()
     rendered = out[3:].rstrip("\n") if out.startswith("k: ") else ""
     if not rendered or "\n" in rendered or _load_scalar(rendered) != value:
+        # The value may be a header value (a secret): described, never quoted.
         raise ConfigError(
-            f"cannot write the value {value!r} as a single-line YAML scalar",
+            f"cannot write a value of {len(value)} characters as a single-line YAML scalar",
             hint="remove line breaks and control characters from the value",
         )
     return rendered
