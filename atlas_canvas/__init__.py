@@ -8,22 +8,63 @@ Example::
     from atlas_canvas import atlasProxyFetch
     r = await atlasProxyFetch("/v1/apis/http/pagerduty/incidents")
     data = await r.json()
+
+    # Any httpx client can route through the in-process proxy:
+    import httpx
+    from atlas_canvas import AtlasTransport
+    client = httpx.AsyncClient(transport=AtlasTransport())
+
+Every error is an :class:`AtlasError`; the whole tree is exported here.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._errors import AtlasError, ConfigError, ProxyError, UpstreamError, UsageError
+# The whole error tree (every error atlas-canvas raises on purpose is one of these).
+from ._errors import (
+    AtlasError,
+    BadPathError,
+    ConfigError,
+    HTTPStatusError,
+    InvalidAccessTokenError,
+    MethodNotAllowedError,
+    MissingAccessTokenError,
+    MissingSecretError,
+    NoMatchingInstanceError,
+    ProxyError,
+    RequestTooLargeError,
+    RouteNotFoundError,
+    UnsupportedAdapterError,
+    UpstreamError,
+    UpstreamTimeoutError,
+    UpstreamUnreachableError,
+    UsageError,
+)
 
 __version__ = "0.1.0"
 
+# Sorted (a test checks it, and that every public name is listed).
 __all__ = [
     "AtlasError",
+    "AtlasSyncTransport",
+    "AtlasTransport",
+    "BadPathError",
     "ConfigError",
+    "HTTPStatusError",
+    "InvalidAccessTokenError",
+    "MethodNotAllowedError",
+    "MissingAccessTokenError",
+    "MissingSecretError",
+    "NoMatchingInstanceError",
     "ProxyError",
+    "RequestTooLargeError",
     "Response",
+    "RouteNotFoundError",
+    "UnsupportedAdapterError",
     "UpstreamError",
+    "UpstreamTimeoutError",
+    "UpstreamUnreachableError",
     "UsageError",
     "__version__",
     "atlasProxyFetch",
@@ -35,8 +76,12 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ._fetch import Response, atlas_proxy_fetch, atlas_proxy_fetch_sync, atlasProxyFetch
+    from ._transport import AtlasSyncTransport, AtlasTransport
 
+#: Names loaded on first use (PEP 562), so that `import atlas_canvas` stays cheap.
 _LAZY = {
+    "AtlasSyncTransport": "._transport",
+    "AtlasTransport": "._transport",
     "Response": "._fetch",
     "atlasProxyFetch": "._fetch",
     "atlas_proxy_fetch": "._fetch",

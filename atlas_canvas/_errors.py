@@ -295,10 +295,15 @@ def error_from_body(status: int, body: bytes) -> AtlasError | None:
         return None
     if not isinstance(code, str) or not isinstance(message, str):
         return None
+    # ``message`` already ends with the hint; only ``field`` is taken over separately.
+    field = data["error"].get("field")
+    field = field if isinstance(field, str) else None
     if code == MissingSecretError.code:
-        err: AtlasError = ConfigError(message)
+        err: AtlasError = ConfigError(message, field=field)
         return err
     cls = _BY_CODE.get(code)
     if cls is None:
         return None
-    return cls(message)
+    err = cls(message)
+    err.field = field
+    return err

@@ -8,7 +8,8 @@ Security rules (each one was a jupyter-server-proxy advisory somewhere):
   safety, header policy and secret resolution;
 * Jupyter's credentials (``Authorization``, ``?token=``, ``Cookie``, ``X-XSRFToken``,
   ``_xsrf``) are removed before the routing core sees the request;
-* errors are JSON built by ``json.dumps`` (``{"error": {"code", "message"}}``) with ``<``,
+* errors are JSON built by ``json.dumps`` (``{"error": {"code", "message", "hint", "field"}}``,
+  ``field`` naming the form field a refused edit is about) with ``<``,
   ``>`` and ``&`` escaped as ``\\u003c``..., served as ``application/json``, never HTML
   with request data echoed into it.
 """
@@ -165,7 +166,7 @@ class ExtensionState:
 
 
 class _Base(APIHandler):
-    """JSON API handler: errors are ``{"error": {"code", "message"}}`` JSON."""
+    """JSON API handler: errors are ``{"error": {"code", "message", "hint", "field"}}`` JSON."""
 
     auth_resource = AUTH_RESOURCE
 
@@ -198,7 +199,15 @@ class _Base(APIHandler):
         if isinstance(exc, web.HTTPError) and exc.log_message:
             message = exc.log_message % exc.args if exc.args else exc.log_message
         self.set_header("Content-Type", "application/json")
-        body = {"error": {"code": f"HTTP_{status_code}", "message": message}}
+        # The same keys as AtlasError.to_dict(), so clients read one shape.
+        body = {
+            "error": {
+                "code": f"HTTP_{status_code}",
+                "message": message,
+                "hint": None,
+                "field": None,
+            }
+        }
         self.finish(_json(body))
 
 
