@@ -245,3 +245,4 @@ def test_no_warning_when_the_config_is_outside_the_root(tmp_path: Path, upstream
         r = httpx.get(server.url + "atlas-canvas/adapters", headers=_auth(server), timeout=30)
         assert r.status_code == 200
         assert "config edits are off but the config file" not in server.log()
+        assert "non-dumpable" not in server.log()  # it holds no secret

@@ -135,6 +135,13 @@ def test_kernel_gets_no_secret_and_pagerduty_still_works(jp: JupyterProcess) -> 
     # The magics too.
     text = _run(jp, kernel_id, "%load_ext atlas_canvas\nx = %atlas adapters\nprint(repr(x))")
     assert "pagerduty" in text and PLANTED_SECRET not in text
+    # The server, which holds the secret, made itself non-dumpable; its kernels are not
+    # (execve resets the flag), so debugging a kernel still works.
+    assert "made it non-dumpable" in jp.log()
+    text = _run(
+        jp, kernel_id, "import ctypes; print('DUMP', ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"
+    )
+    assert "DUMP 1" in text
     httpx.delete(jp.url + f"api/kernels/{kernel_id}", headers=_auth(jp), timeout=60)
 
 
