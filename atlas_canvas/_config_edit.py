@@ -31,15 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._config import (
-    ADAPTER_API_VERSION,
-    AtlasConfig,
+from ._config import ADAPTER_API_VERSION, AtlasConfig, config_from_documents, parse_config
+from ._config_checks import (
     adapter_name_problem,
     base_url_problem,
-    config_from_documents,
     header_name_problem,
     header_value_problem,
-    parse_config,
     redact_url,
 )
 from ._errors import ConfigError, UsageError
@@ -53,6 +50,9 @@ from ._yaml import (
 )
 
 __all__ = [
+    "FIELD_BASE_URL",
+    "FIELD_HEADERS",
+    "FIELD_NAME",
     "PRESETS",
     "add_http_adapter",
     "add_http_adapter_text",

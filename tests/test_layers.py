@@ -1,4 +1,5 @@
-"""The config layers import one way: ``_yaml`` (leaf) <- ``_config`` <- ``_config_edit``.
+"""The config layers import one way: ``_yaml`` (leaf) and ``_config_checks`` <- ``_config``
+<- ``_config_edit``.
 
 Read from the source with :mod:`ast`, so a function-level import (the kind that hid the old
 ``_config`` <-> ``_yaml`` cycle) counts as much as one at the top.
@@ -53,6 +54,11 @@ def test_yaml_is_a_leaf() -> None:
     assert set(package_imports("_yaml")) == {"_errors"}
 
 
+def test_value_checks_sit_below_config() -> None:
+    assert set(package_imports("_config_checks")) <= {"_errors", "_secrets"}
+    assert "_config_checks" in top_level_imports("_config")
+
+
 def test_config_imports_yaml_at_the_top_only() -> None:
     imports = package_imports("_config")
     assert "_config_edit" not in imports
@@ -63,7 +69,7 @@ def test_config_imports_yaml_at_the_top_only() -> None:
 def test_editing_sits_above_config_and_yaml() -> None:
     top = top_level_imports("_config_edit")
     assert {"_config", "_yaml"} <= top
-    for module in ("_yaml", "_config", "_errors", "_secrets"):
+    for module in ("_yaml", "_config", "_config_checks", "_errors", "_secrets"):
         assert "_config_edit" not in package_imports(module), module
 
 
