@@ -126,6 +126,10 @@ def _protect_kernels(serverapp: Any, state: Any) -> None:
     )
     state.kernels = policy
     install(kernel_manager, policy, log=serverapp.log)
+    # Terminals inherit the server's environment too. jupyter_server_terminals loads after
+    # this extension (extensions load in name order), so wrap its manager once the loop runs,
+    # before any request is served.
+    serverapp.io_loop.add_callback(_protect_terminals, serverapp, policy)
     held = sorted(v for v in policy.named_variables() if v in os.environ)
     if held and state.settings.protect_server_memory and make_non_dumpable():
         serverapp.log.info(
@@ -134,6 +138,25 @@ def _protect_kernels(serverapp: Any, state: Any) -> None:
             len(held),
             os.getpid(),
         )
+
+
+def _protect_terminals(serverapp: Any, policy: Any) -> None:
+    """Terminals start without the variables adapters name (no ATLAS_URL: a terminal is not
+    a kernel and gets no token; `mom curl` there needs its own ATLAS_URL and token)."""
+    from ._kernels import OWN_VARIABLES
+
+    manager = serverapp.web_app.settings.get("terminal_manager")
+    original = getattr(manager, "make_term_env", None)
+    if original is None:
+        return
+
+    def make_term_env(*args: Any, **kwargs: Any) -> dict[str, str]:
+        env: dict[str, str] = original(*args, **kwargs)
+        for name in policy.withheld(env) - set(OWN_VARIABLES):
+            del env[name]
+        return env
+
+    manager.make_term_env = make_term_env
 
 
 def _atlas_url(serverapp: Any) -> str | None:

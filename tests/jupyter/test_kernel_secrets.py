@@ -210,3 +210,39 @@ def test_tokens_are_per_kernel(jp: JupyterProcess) -> None:
         assert r.status_code == 200 and "pagerduty" in r.text
     finally:
         httpx.delete(jp.url + f"api/kernels/{b}", headers=_auth(jp), timeout=60)
+
+
+def test_terminal_gets_no_secret(jp: JupyterProcess, tmp_path: Path) -> None:
+    """A Jupyter terminal (REST + websocket, as JupyterLab opens one) inherits no secret."""
+    import asyncio
+
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    r = httpx.post(jp.url + "api/terminals", headers=_auth(jp), timeout=30)
+    assert r.status_code == 200, r.text
+    name = r.json()["name"]
+    out = tmp_path / "terminal-env"
+    tmp_path.chmod(0o777)
+
+    async def run() -> None:
+        req = HTTPRequest(
+            f"ws://127.0.0.1:{jp.port}/terminals/websocket/{name}",
+            headers={"Authorization": f"token {jp.token}"},
+        )
+        ws = await websocket_connect(req)
+        try:
+            ws.write_message(json.dumps(["stdin", f"env > {out}.tmp && mv {out}.tmp {out}\r"]))
+            deadline = time.monotonic() + 30
+            while not out.exists() and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+        finally:
+            ws.close()
+
+    try:
+        asyncio.run(run())
+        text = out.read_text()
+    finally:
+        httpx.delete(jp.url + f"api/terminals/{name}", headers=_auth(jp), timeout=30)
+    assert "PATH=" in text  # the shell really dumped its environment
+    assert PLANTED_SECRET not in text and "PAGERDUTY_ACCOUNT_TOKEN" not in text
