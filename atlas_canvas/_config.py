@@ -46,6 +46,7 @@ refused with the limit named.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,15 +89,31 @@ ADAPTER_API_VERSION = "moment.dev/adapters/v1alpha1"
 KNOWN_KINDS = ("HTTP", "AWS", "Postgres", "Kubernetes", "Moment")
 
 
+#: Header names whose literal (template-free) value is a credential: never shown in a repr.
+_CREDENTIAL_NAME_RE = re.compile(r"auth|token|key|secret|session|passw|cookie|signature", re.I)
+
+
 @dataclass(frozen=True)
 class Header:
-    """One adapter header; ``value`` is a template, resolved only at send time."""
+    """One adapter header; ``value`` is a template, resolved only at send time.
+
+    The ``repr`` shows a ``${{ VAR }}`` template as written (names, not values) and a
+    literal value of an ordinary header (``Accept: application/json``); a literal value of
+    a credential-looking header (``Authorization: Bearer abc``) is described by its length.
+
+    Example::
+
+        Header("Authorization", Template.parse("Bearer s3cret"))
+        # Header('Authorization', <literal value, 13 characters>)
+    """
 
     name: str
     value: Template
 
     def __repr__(self) -> str:
-        return f"Header({self.name!r}, {self.value.text!r})"
+        if self.value.is_secret or not _CREDENTIAL_NAME_RE.search(self.name):
+            return f"Header({self.name!r}, {self.value.text!r})"
+        return f"Header({self.name!r}, <literal value, {chars(self.value.text)}>)"
 
 
 @dataclass(frozen=True)

@@ -190,3 +190,20 @@ def test_validate_in_a_real_process_prints_no_planted_value(tmp_path: Path) -> N
         assert p.returncode == 2, p.stderr
         assert p.stderr.startswith("error: ") and p.stderr.count("\n") == 1, p.stderr
         assert_clean(p.stdout, p.stderr)
+
+
+def test_literal_credential_header_is_not_in_any_repr() -> None:
+    text = CASES["template-bad-characters"][0].replace(
+        f"Token token=${{{{ {PLANTED} }}}}", f"Bearer {PLANTED}"
+    )
+    accept = "  - name: Accept\n    value: application/json\n"
+    text = text.replace("  headers:\n", "  headers:\n" + accept)
+    cfg = parse_config(text, "literal.yml", environ={})
+    adapter = cfg.get("pd")
+    assert dict(adapter.resolved_headers({}))["Authorization"] == f"Bearer {PLANTED}"
+    shown = repr(cfg) + repr(adapter) + repr(adapter.headers) + repr(cfg.active)
+    assert_clean(shown)
+    assert f"<literal value, {len(PLANTED) + 7} characters>" in shown
+    assert "Header('Accept', 'application/json')" in shown  # ordinary values stay readable
+    templated = parse_config(CASES["url-query"][0].replace(f"?token={PLANTED}", ""), environ={})
+    assert "Token token=${{ PD_TOKEN }}" in repr(templated.get("pd"))
