@@ -51,7 +51,13 @@ def mtta_mttr(df: pd.DataFrame, by: By | None = "service") -> pd.DataFrame:
     ``by`` is ``"service"``, ``"team"`` (an incident counts for each of its teams),
     ``"urgency"``, ``"week"`` (UTC weeks starting Monday), ``"priority"``,
     ``"escalation_policy"`` or ``None`` for one overall row. Columns: ``incidents``,
-    ``acknowledged``, ``mtta``, ``median_tta``, ``resolved``, ``mttr``, ``median_ttr``.
+    ``acknowledged``, ``mtta``, ``median_tta``, ``resolved``, ``mttr``, ``median_ttr``, then
+    the percentiles ``p50_tta``, ``p90_tta``, ``p95_tta``, ``p50_ttr``, ``p90_ttr``,
+    ``p95_ttr`` (linear interpolation; p50 is the median), and, when the frame carries
+    PagerDuty's ``escalation_count`` (the frame of
+    :func:`~atlas_canvas.pagerduty.analytics_incidents`), ``escalated`` (incidents escalated
+    at least once) and ``escalations`` (all escalations). An ``analytics_incidents()`` frame
+    works directly: its ``seconds_to_first_ack``/``seconds_to_resolve`` become the times.
     Sorted by ``incidents`` (most first) except for weeks, which are in time order.
 
     ``acknowledged`` counts the incidents *with an ack time*: ``mtta``/``median_tta`` rest on
@@ -65,6 +71,8 @@ def mtta_mttr(df: pd.DataFrame, by: By | None = "service") -> pd.DataFrame:
 
         mtta_mttr(df, by="urgency")
     """
+    if "time_to_ack" not in df.columns and "seconds_to_first_ack" in df.columns:
+        df = _from_analytics(df)
     _need(df, "time_to_ack", "time_to_resolve", "created_at")
     if by is not None and by not in _BY_CHOICES:
         import difflib
@@ -74,7 +82,9 @@ def mtta_mttr(df: pd.DataFrame, by: By | None = "service") -> pd.DataFrame:
             f"cannot group by {by!r}",
             hint=f"did you mean '{close[0]}'?" if close else "use " + ", ".join(_BY_CHOICES),
         )
-    work = df[["time_to_ack", "time_to_resolve", "created_at"]].copy()
+    escalations = "escalation_count" in df.columns
+    cols = ["time_to_ack", "time_to_resolve", "created_at"]
+    work = df[cols + (["escalation_count"] if escalations else [])].copy()
     key: Any
     if by is None:
         work["all"] = "all incidents"
@@ -104,9 +114,35 @@ def mtta_mttr(df: pd.DataFrame, by: By | None = "service") -> pd.DataFrame:
             "median_ttr": _round(grouped["time_to_resolve"].median()),
         }
     )
+    for q in (50, 90, 95):
+        out[f"p{q}_tta"] = _round(grouped["time_to_ack"].quantile(q / 100))
+    for q in (50, 90, 95):
+        out[f"p{q}_ttr"] = _round(grouped["time_to_resolve"].quantile(q / 100))
+    if escalations:
+        counts = work["escalation_count"].astype("Float64")
+        out["escalated"] = (counts > 0).groupby(work[key], observed=True).sum().astype("int64")
+        out["escalations"] = counts.groupby(work[key], observed=True).sum().astype("int64")
     if by != "week":
         out = out.sort_values(["incidents"], ascending=False, kind="stable")
     out.index.name = key if by is not None else None
+    return out
+
+
+def _from_analytics(df: pd.DataFrame) -> pd.DataFrame:
+    """An ``analytics_incidents()`` frame with the incidents frame's time and group columns."""
+    out = df.copy()
+    out["time_to_ack"] = pd.to_timedelta(df["seconds_to_first_ack"].astype("Float64"), unit="s")
+    out["time_to_resolve"] = pd.to_timedelta(df["seconds_to_resolve"].astype("Float64"), unit="s")
+    renames = {
+        "service_name": "service",
+        "priority_name": "priority",
+        "escalation_policy_name": "escalation_policy",
+    }
+    for src, dst in renames.items():
+        if src in df.columns and dst not in df.columns:
+            out[dst] = df[src]
+    if "team_name" in df.columns and "teams" not in df.columns:
+        out["teams"] = df["team_name"].map(lambda t: [t] if isinstance(t, str) else [])
     return out
 
 

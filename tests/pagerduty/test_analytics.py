@@ -47,3 +47,36 @@ def test_per_group_counts_add_up() -> None:
 def test_bad_grouping_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="did you mean 'service'"):
         mtta_mttr(as_listed_by_pagerduty(3), by="servce")  # type: ignore[arg-type]
+
+
+def _times(acks: list[float | None], resolves: list[float | None], **extra: object) -> pd.DataFrame:
+    n = len(acks)
+    return pd.DataFrame(
+        {
+            "time_to_ack": pd.to_timedelta(acks, unit="s"),
+            "time_to_resolve": pd.to_timedelta(resolves, unit="s"),
+            "created_at": pd.to_datetime(["2026-01-05"] * n, utc=True),
+            "service": ["a"] * n,
+            **extra,
+        }
+    )
+
+
+def test_percentiles_beside_the_mean() -> None:
+    acks = [float(s) for s in range(60, 1060, 10)]  # 100 values, 60 s .. 1050 s
+    row = mtta_mttr(_times(acks, [a * 10 for a in acks])).iloc[0]
+    assert row["p50_tta"] == row["median_tta"] == pd.Timedelta(seconds=555)
+    assert row["p90_tta"] == pd.Timedelta(seconds=951)  # linear interpolation, like numpy
+    assert row["p95_tta"] == pd.Timedelta(seconds=1000.5).round("1s")
+    assert row["p95_ttr"] == pd.Timedelta(seconds=10005)
+    assert row["mtta"] == pd.Timedelta(seconds=555)
+    # No escalation counts without PagerDuty's escalation_count column.
+    assert "escalations" not in mtta_mttr(_times([1.0], [2.0])).columns
+
+
+def test_escalation_counts_and_missing_times() -> None:
+    df = _times([60.0, None, 600.0], [600.0, 900.0, None], escalation_count=[0, 2, 1])
+    row = mtta_mttr(df, by=None).iloc[0]
+    assert (row["escalated"], row["escalations"]) == (2, 3)
+    assert row["p50_tta"] == pd.Timedelta(seconds=330) and row["acknowledged"] == 2
+    assert row["resolved"] == 2 and row["p90_ttr"] == pd.Timedelta(seconds=870)
