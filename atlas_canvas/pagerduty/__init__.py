@@ -25,16 +25,19 @@ __all__ = [
     "add_note",
     "add_note_async",
     "after_hours_share",
+    "analytics_incidents",
     "dashboard",
     "fetch_incidents",
     "incidents",
     "incidents_frame",
     "mtta_mttr",
     "noisiest_services",
+    "oncalls",
     "open_by_age",
     "per_day_chart",
     "resolve",
     "resolve_async",
+    "responder_load",
     "weekly_chart",
     "with_ack_times",
     "with_ack_times_async",
@@ -57,6 +60,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ._display import IncidentTable
     from ._enrich import with_ack_times, with_ack_times_async
     from ._frame import COLUMNS, incidents_frame
+    from ._oncall import oncalls
+    from ._responders import analytics_incidents, responder_load
     from ._paging import FetchStats
 
 _LAZY = {
@@ -69,6 +74,9 @@ _LAZY = {
     "add_note": "._actions",
     "add_note_async": "._actions",
     "after_hours_share": "._analytics",
+    "analytics_incidents": "._responders",
+    "oncalls": "._oncall",
+    "responder_load": "._responders",
     "dashboard": "._dashboard",
     "fetch_incidents": "._api",
     "incidents": "._api",
