@@ -2,21 +2,21 @@
 
 Heavy imports (aiohttp, httpx) happen inside the command bodies so ``mom --help`` stays fast.
 
-Where requests go (``mom curl`` and ``mom atlas apis list``): to a running Atlas server when
-``--base-url`` or ``ATLAS_URL`` is given, with the access token from ``ATLAS_ACCESS_TOKEN``
-or, if unset, the file ``mom atlas run`` stored it in (see :mod:`~atlas_canvas._tokens`);
-otherwise in-process, through :class:`~atlas_canvas._transport.AtlasSyncTransport` with the
-config from ``-f FILE`` / ``ATLAS_CONFIG`` / ``./atlas.yml``.
+Where requests go (``mom curl`` and ``mom atlas apis list``) is decided by
+:func:`~atlas_canvas._target.resolve_target`, as for ``atlasProxyFetch``: ``-f FILE`` is
+in-process; ``--base-url`` or else ``ATLAS_URL`` is a running Atlas server, with the access
+token from ``ATLAS_ACCESS_TOKEN`` or, if unset, the file ``mom atlas run`` stored it in (see
+:mod:`~atlas_canvas._tokens`); otherwise in-process, through
+:class:`~atlas_canvas._transport.AtlasSyncTransport` with ``ATLAS_CONFIG`` / ``./atlas.yml``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -26,9 +26,9 @@ from ._errors import AtlasError, UsageError, error_from_body
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import httpx
 
-__all__ = ["apis_list", "curl", "run"]
+    from ._target import Target
 
-_LOCAL_BASE = "http://atlas.local"
+__all__ = ["apis_list", "curl", "run"]
 
 
 def _echo_err(message: str) -> None:
@@ -232,56 +232,41 @@ def run(
 
 
 # --------------------------------------------------------------------------- clients
-def _remote_base(base_url: str | None, config_file: str | None = None) -> str | None:
-    """The server to talk to, or None for in-process. Explicit flags beat ATLAS_URL."""
-    if base_url and config_file:
-        raise UsageError("give either --base-url (a running server) or -f FILE, not both")
-    if base_url:
-        return base_url
-    if config_file:
-        return None
-    return os.environ.get("ATLAS_URL") or None
-
-
-def _client(
+def _target(
     base_url: str | None, config_file: str | None, cacert: str | None, insecure: bool
-) -> httpx.Client:
+) -> Target:
+    """Where the request goes: :func:`~atlas_canvas._target.resolve_target`'s one rule set."""
+    from ._target import resolve_target
+
+    return resolve_target(
+        config=config_file or None, base_url=base_url or None, ca_bundle=cacert, insecure=insecure
+    )
+
+
+def _client(target: Target) -> httpx.Client:
     import httpx
 
-    remote = _remote_base(base_url, config_file)
-    if remote:
-        from ._tokens import TOKEN_ENV, client_token
+    timeout = httpx.Timeout(120.0, connect=10.0)
+    if target.mode == "remote":
+        from ._target import ACCESS_TOKEN_HEADER
+        from ._tokens import TOKEN_ENV
 
-        if not remote.startswith(("http://", "https://")):
-            raise UsageError(f"--base-url must be an http:// or https:// URL, got {remote!r}")
-        token = client_token()
+        token = target.access_token()
         headers = {}
         if token:
-            headers["Atlas-Accesstoken"] = token
+            headers[ACCESS_TOKEN_HEADER] = token
         else:
             _echo_err(f"warning: no access token ({TOKEN_ENV} unset and no stored token)")
-        verify: Any = True
-        if insecure:
-            verify = False
-        elif cacert:
-            import ssl
-
-            verify = ssl.create_default_context(cafile=cacert)
         return httpx.Client(
-            base_url=remote.rstrip("/"),
-            headers=headers,
-            verify=verify,
-            timeout=httpx.Timeout(120.0, connect=10.0),
+            base_url=target.base_url, headers=headers, verify=target.ssl_verify(), timeout=timeout
         )
-    from ._config import load_config, resolve_config_path
+    from ._config import load_config
+    from ._target import INPROCESS_BASE
     from ._transport import AtlasSyncTransport
 
-    cfg = load_config(resolve_config_path(config_file))
-    return httpx.Client(
-        transport=AtlasSyncTransport(cfg),
-        base_url=_LOCAL_BASE,
-        timeout=httpx.Timeout(120.0, connect=10.0),
-    )
+    # One-shot: load now, so a broken file is a config error (exit 2) before anything is sent.
+    cfg = load_config(target.config_path)
+    return httpx.Client(transport=AtlasSyncTransport(cfg), base_url=INPROCESS_BASE, timeout=timeout)
 
 
 def _atlas_error(response: httpx.Response) -> AtlasError | None:
@@ -384,13 +369,13 @@ def curl(
             header_list.append(("Content-Type", "application/x-www-form-urlencoded"))
     import httpx
 
-    with _client(base_url, config_file, cacert, insecure) as client:
+    target = _target(base_url, config_file, cacert, insecure)
+    with _client(target) as client:
         try:
             response = client.request(verb, path, headers=header_list, content=body)
         except httpx.TransportError as exc:
-            where = _remote_base(base_url, config_file)
             raise AtlasError(
-                f"cannot reach the Atlas server at {where}: {exc}",
+                f"cannot reach the Atlas server at {target.base_url}: {exc}",
                 hint="is `mom atlas run` running? check --base-url/ATLAS_URL",
             ) from None
     atlas_err = _atlas_error(response) if response.status_code >= 400 else None
@@ -463,32 +448,34 @@ def apis_list(
       mom atlas apis list --base-url http://127.0.0.1:8082
     """
     rows: list[tuple[str, str, str]]
-    if config_file is not None and base_url is not None:
-        raise UsageError("give either -f FILE or --base-url, not both")
-    if base_url is None and config_file is None and os.environ.get("ATLAS_URL"):
-        base_url = os.environ["ATLAS_URL"]
-    if base_url is not None:
+    target = _target(base_url, config_file, cacert, insecure)
+    if target.mode == "remote":
         import httpx
 
-        with _client(base_url, None, cacert, insecure) as client:
+        from ._routing import PROXY_PREFIX
+
+        with _client(target) as client:
             try:
-                response = client.get("/v1/apis/http")
+                response = client.get(PROXY_PREFIX)
             except httpx.TransportError as exc:
-                raise AtlasError(f"cannot reach the Atlas server at {base_url}: {exc}") from None
+                raise AtlasError(
+                    f"cannot reach the Atlas server at {target.base_url}: {exc}"
+                ) from None
         if response.status_code != 200:
             err = _atlas_error(response)
             if err is not None:
                 raise err
-            raise AtlasError(f"the server answered {response.status_code} to GET /v1/apis/http")
+            raise AtlasError(f"the server answered {response.status_code} to GET {PROXY_PREFIX}")
         try:
             items = response.json()
             rows = [(str(i["kind"]), str(i["name"]), str(i["baseUrl"])) for i in items]
         except (ValueError, KeyError, TypeError):
-            raise AtlasError(f"{base_url} did not answer like an Atlas server") from None
+            raise AtlasError(f"{target.base_url} did not answer like an Atlas server") from None
     else:
-        from ._config import load_config, resolve_config_path
+        from ._config import load_config
 
-        cfg = load_config(resolve_config_path(config_file))
+        # Every kind is listed here (the server's list has HTTP adapters only).
+        cfg = load_config(target.config_path)
         rows = [(a.kind, a.name, a.base_url or "-") for a in cfg.active.values()]
     header = ("KIND", "NAME", "BASE URL")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(2)]

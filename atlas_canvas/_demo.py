@@ -542,6 +542,8 @@ def _extension_check(lab_url: str, token: str) -> str:
     """One line on whether JupyterLab's Atlas routes see the simulator through the proxy."""
     import httpx
 
+    from ._routing import adapter_path
+
     auth = {"Authorization": f"token {token}"}
     try:
         with httpx.Client(timeout=10.0, trust_env=False) as client:
@@ -551,7 +553,7 @@ def _extension_check(lab_url: str, token: str) -> str:
             if r.status_code != 200:
                 return f"answered HTTP {r.status_code} on /atlas-canvas/adapters"
             r = client.get(
-                f"{lab_url}/atlas-canvas/v1/apis/http/{ADAPTER}/incidents",
+                f"{lab_url}/atlas-canvas{adapter_path(ADAPTER, 'incidents')}",
                 params={"limit": 1, "total": "true"},
                 headers=auth,
             )

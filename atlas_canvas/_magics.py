@@ -37,14 +37,12 @@ from IPython.core.magic import (
 from traitlets import Bool, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
+from ._bridge import run_sync
 from ._errors import AtlasError, HTTPStatusError, NoMatchingInstanceError, UsageError
-from ._fetch import (
-    Response,
-    atlas_proxy_fetch_sync,
-    list_adapters,
-    run_sync,
-    set_session_config_path,
-)
+from ._fetch import atlas_proxy_fetch_sync, list_adapters
+from ._response import Response
+from ._routing import match_route
+from ._target import set_session_config_path
 
 __all__ = ["AdapterTable", "AtlasMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -261,12 +259,12 @@ class AtlasMagics(Magics, Configurable):
         # upstream answers of any status are shown as responses.
         if err is not None and not isinstance(err, HTTPStatusError):
             if isinstance(err, NoMatchingInstanceError):
-                adapter = path.split("/v1/apis/http/", 1)[-1].split("/", 1)[0]
+                adapter = match_route(path.split("?", 1)[0]).adapter
                 try:
                     names = AdapterTable(run_sync(list_adapters())).names()
                 except AtlasError:
                     names = []
-                from .pagerduty._paging import with_suggestion
+                from .pagerduty._explain import with_suggestion
 
                 raise with_suggestion(err, adapter, names)
             raise err

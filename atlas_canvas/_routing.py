@@ -74,6 +74,7 @@ from ._errors import (
     MethodNotAllowedError,
     RouteNotFoundError,
     UnsupportedAdapterError,
+    UsageError,
 )
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
     "Route",
     "Router",
     "UpstreamRequest",
+    "adapter_path",
     "build_upstream_url",
     "downstream_headers",
     "match_route",
@@ -167,6 +169,27 @@ def match_route(raw_path: str) -> Route:
             "e.g. /v1/apis/http/pagerduty/incidents",
         )
     return Route("proxy", adapter=adapter, rest=slash + rest)
+
+
+def adapter_path(adapter: str, rest: str = "") -> str:
+    """The Atlas path of ``rest`` (relative to the adapter's base URL) through ``adapter``.
+
+    Every ``/v1/apis/http/...`` path the package sends is built here, from :data:`PROXY_PREFIX`.
+    ``rest`` may start with ``/`` or not and may carry a query string; it is not re-encoded
+    (the routing core checks it when the request arrives).
+
+    Example::
+
+        adapter_path("pagerduty", "incidents")    # '/v1/apis/http/pagerduty/incidents'
+        adapter_path("pagerduty", "/users/P1")    # '/v1/apis/http/pagerduty/users/P1'
+    """
+    if not isinstance(adapter, str) or not _ADAPTER_SEGMENT.match(adapter):
+        raise UsageError(
+            f"bad adapter name {adapter!r}",
+            hint="use the adapter's name as written in the config, e.g. adapter='pagerduty'",
+        )
+    # Always a slash after the name: ``rest=""`` is the adapter's base URL itself.
+    return f"{PROXY_PREFIX}/{adapter}/{rest.lstrip('/')}"
 
 
 def _bad(reason: str) -> BadPathError:
@@ -418,13 +441,23 @@ _REFUSED_METHODS = frozenset({"TRACE", "CONNECT", "TRACK"})
 _TOKEN_METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    # Size too: two writes inside one mtime tick (coarse filesystems) still differ in size.
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
 class Router:
     """Routes proxy requests with one config, shared by every front door.
 
     ``config`` is a loaded :class:`AtlasConfig`; or give ``config_path`` and the file is
-    loaded on first use (and again by :meth:`reload`, or automatically when its mtime
-    changes if ``auto_reload`` is true). ``environ`` (default ``os.environ``, read at each
-    request) is where ``${{ VAR }}`` secrets come from.
+    loaded on first use (and again by :meth:`reload`, or automatically when its mtime or
+    size changes if ``auto_reload`` is true: the package's one config-reload mechanism).
+    ``environ`` (default ``os.environ``, read at each request) is where ``${{ VAR }}``
+    secrets come from.
 
     Example::
 
@@ -448,7 +481,7 @@ class Router:
         self._environ = environ
         self._auto_reload = auto_reload
         self._loader = loader
-        self._mtime: float | None = None
+        self._mtime: tuple[int, int] | None = None  # (mtime_ns, size) of the loaded file
         self._active: dict[str, Adapter] = {}
         self._active_for: AtlasConfig | None = None
 
@@ -462,13 +495,8 @@ class Router:
         cfg = self._config
         if cfg is None:
             return self.reload()
-        if self._auto_reload and self._path is not None:
-            try:
-                mtime = self._path.stat().st_mtime
-            except OSError:
-                mtime = None
-            if mtime != self._mtime:
-                return self.reload()
+        if self._auto_reload and self._path is not None and _stamp(self._path) != self._mtime:
+            return self.reload()
         return cfg
 
     def reload(self) -> AtlasConfig:
@@ -477,10 +505,7 @@ class Router:
             if self._config is None:  # pragma: no cover - guarded in __init__
                 raise ConfigError("no config to reload")
             return self._config
-        try:
-            mtime: float | None = self._path.stat().st_mtime
-        except OSError:
-            mtime = None
+        mtime = _stamp(self._path)
         cfg = self._loader(self._path)
         self._config = cfg
         self._mtime = mtime

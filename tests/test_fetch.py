@@ -17,6 +17,7 @@ import pytest
 from atlas_canvas import (
     Response,
     _fetch,
+    _target,
     atlas_proxy_fetch,
     atlas_proxy_fetch_sync,
     atlasProxyFetch,
@@ -43,7 +44,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
 @pytest.fixture
 def env(sim: SimEnv) -> Iterator[SimEnv]:
     undo = apply_env(sim.env)
-    _fetch.set_session_config_path(None)
+    _target.set_session_config_path(None)
     try:
         yield sim
     finally:
@@ -139,12 +140,12 @@ async def test_config_changes_are_picked_up(env: SimEnv, tmp_path: Path) -> None
 async def test_session_config_file_sits_before_atlas_config(env: SimEnv, tmp_path: Path) -> None:
     other = write_config(tmp_path / "other.yml", env.base_url)
     other.write_text(other.read_text().replace("name: pagerduty", "name: other"))
-    _fetch.set_session_config_path(other)
+    _target.set_session_config_path(other)
     try:
         r = await atlasProxyFetch("/v1/apis/http")
         assert [a["name"] for a in r.data] == ["other"]
     finally:
-        _fetch.set_session_config_path(None)
+        _target.set_session_config_path(None)
 
 
 async def test_repr_and_display_never_show_a_secret(env: SimEnv) -> None:
@@ -233,6 +234,9 @@ def server(sim: SimEnv) -> Iterator[str]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 async def test_remote_mode_through_a_running_atlas_server(

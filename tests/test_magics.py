@@ -14,7 +14,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
-from atlas_canvas import Response, _fetch
+from atlas_canvas import Response, _target
 from atlas_canvas._errors import NoMatchingInstanceError, UsageError
 from atlas_canvas._magics import AdapterTable
 from atlas_canvas.pagerduty._dashboard import IncidentDashboard
@@ -170,7 +170,7 @@ def test_config_traits(shell: InteractiveShell, sim: SimEnv, tmp_path: Any) -> N
     finally:
         run(shell, "%config AtlasMagics.config_file = ''")
         run(shell, "%config AtlasMagics.adapter = 'pagerduty'")
-    assert _fetch._session_config_path is None
+    assert _target._session_config_path is None
     run(shell, "%config AtlasMagics.display_limit = -1")  # refused (IPython logs the error)
     magics = next(c for c in shell.configurables if type(c).__name__ == "AtlasMagics")
     assert magics.display_limit == 20

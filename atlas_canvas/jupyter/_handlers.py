@@ -40,7 +40,7 @@ from .._errors import (
     MissingAccessTokenError,
     UsageError,
 )
-from .._routing import PROXY_PREFIX, downstream_headers, match_route
+from .._routing import PROXY_PREFIX, adapter_path, downstream_headers, match_route
 from ._kernels import KernelEnvPolicy
 from ._pinning import ConfigPin
 
@@ -358,7 +358,7 @@ async def _probe(state: ExtensionState, name: str, target: str) -> dict[str, Any
     path, _, query = target.partition("?")
     try:
         up = state.router.prepare(
-            "GET", f"/v1/apis/http/{name}/{path}", query, [("Accept", "application/json")]
+            "GET", adapter_path(name, path), query, [("Accept", "application/json")]
         )
         resp = await asyncio.wait_for(
             state.health_sender.send(up), timeout=state.settings.health_timeout

@@ -20,6 +20,7 @@ __all__ = [
     "FetchStats",
     "IncidentDashboard",
     "IncidentTable",
+    "PagerDutySession",
     "acknowledge",
     "acknowledge_async",
     "add_note",
@@ -62,13 +63,15 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ._frame import COLUMNS, incidents_frame
     from ._oncall import oncalls
     from ._responders import analytics_incidents, responder_load
-    from ._paging import FetchStats
+    from ._pager import FetchStats
+    from ._session import PagerDutySession
 
 _LAZY = {
     "COLUMNS": "._frame",
-    "FetchStats": "._paging",
+    "FetchStats": "._pager",
     "IncidentDashboard": "._dashboard",
     "IncidentTable": "._display",
+    "PagerDutySession": "._session",
     "acknowledge": "._actions",
     "acknowledge_async": "._actions",
     "add_note": "._actions",

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._bridge import run_sync
 from .._errors import UsageError
-from .._fetch import atlasProxyFetch, run_sync
-from ._paging import PD_ACCEPT, explain_error
+from ._session import PagerDutySession
 
 __all__ = [
     "BULK_LIMIT",
@@ -94,37 +94,25 @@ def _from(from_email: str | None) -> str:
 
 
 async def _bulk_status(
-    ids: Any,
-    status: str,
-    *,
-    adapter: str,
-    from_email: str | None,
-    config: Any,
-    base_url: str | None,
-    transport: Any,
+    ids: Any, status: str, *, session: PagerDutySession, from_email: str | None
 ) -> ActionResult:
     todo = _ids(ids)
     sender = _from(from_email)
     result = ActionResult(action=status, ids=todo)
     for start in range(0, len(todo), BULK_LIMIT):
         chunk = todo[start : start + BULK_LIMIT]
-        r = await atlasProxyFetch(
-            f"/v1/apis/http/{adapter}/incidents",
-            method="PUT",
-            headers={"From": sender, "Accept": PD_ACCEPT},
+        r = await session.request(
+            "PUT",
+            "incidents",
+            headers={"From": sender},
             json={
                 "incidents": [
                     {"id": i, "type": "incident_reference", "status": status} for i in chunk
                 ]
             },
-            config=config,
-            base_url=base_url,
-            transport=transport,
         )
         if not r.ok:
-            err = await explain_error(
-                r, adapter=adapter, config=config, base_url=base_url, transport=transport
-            )
+            err = await session.explain(r)
             if start:
                 err.message = (
                     f"{err.message} (after {start} of {len(todo)} incidents were {status})"
@@ -144,17 +132,13 @@ async def acknowledge_async(
     config: Any = None,
     base_url: str | None = None,
     transport: Any = None,
+    session: PagerDutySession | None = None,
 ) -> ActionResult:
     """Acknowledge incidents (ids, a list, a Series or an incidents DataFrame)."""
-    return await _bulk_status(
-        ids,
-        "acknowledged",
-        adapter=adapter,
-        from_email=from_email,
-        config=config,
-        base_url=base_url,
-        transport=transport,
+    pd_session = PagerDutySession.create(
+        adapter, config=config, base_url=base_url, transport=transport, session=session
     )
+    return await _bulk_status(ids, "acknowledged", session=pd_session, from_email=from_email)
 
 
 async def resolve_async(
@@ -165,17 +149,13 @@ async def resolve_async(
     config: Any = None,
     base_url: str | None = None,
     transport: Any = None,
+    session: PagerDutySession | None = None,
 ) -> ActionResult:
     """Resolve incidents (ids, a list, a Series or an incidents DataFrame)."""
-    return await _bulk_status(
-        ids,
-        "resolved",
-        adapter=adapter,
-        from_email=from_email,
-        config=config,
-        base_url=base_url,
-        transport=transport,
+    pd_session = PagerDutySession.create(
+        adapter, config=config, base_url=base_url, transport=transport, session=session
     )
+    return await _bulk_status(ids, "resolved", session=pd_session, from_email=from_email)
 
 
 async def add_note_async(
@@ -187,25 +167,21 @@ async def add_note_async(
     config: Any = None,
     base_url: str | None = None,
     transport: Any = None,
+    session: PagerDutySession | None = None,
 ) -> ActionResult:
     """Add a note to one incident."""
     (iid,) = _ids([incident_id])
     if not isinstance(text, str) or not text.strip():
         raise UsageError("the note text is empty")
     sender = _from(from_email)
-    r = await atlasProxyFetch(
-        f"/v1/apis/http/{adapter}/incidents/{iid}/notes",
-        method="POST",
-        headers={"From": sender, "Accept": PD_ACCEPT},
-        json={"note": {"content": text}},
-        config=config,
-        base_url=base_url,
-        transport=transport,
+    pd_session = PagerDutySession.create(
+        adapter, config=config, base_url=base_url, transport=transport, session=session
+    )
+    r = await pd_session.request(
+        "POST", f"incidents/{iid}/notes", headers={"From": sender}, json={"note": {"content": text}}
     )
     if not r.ok:
-        raise await explain_error(
-            r, adapter=adapter, config=config, base_url=base_url, transport=transport
-        )
+        raise await pd_session.explain(r)
     data = r.data
     note = data.get("note") if isinstance(data, dict) else None
     return ActionResult(action="note", ids=[iid], note=note if isinstance(note, dict) else None)

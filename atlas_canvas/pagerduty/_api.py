@@ -6,8 +6,10 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from .._fetch import run_sync
-from ._paging import DEFAULT_CONCURRENCY, IncidentQuery, fetch_incident_records
+from .._bridge import run_sync
+from ._pager import DEFAULT_CONCURRENCY, fetch_incident_records
+from ._query import IncidentQuery
+from ._session import PagerDutySession
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -33,6 +35,7 @@ async def fetch_incidents(
     base_url: str | None = None,
     transport: Any = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    session: PagerDutySession | None = None,
 ) -> pd.DataFrame:
     """Every incident matching the filters, as a DataFrame (awaitable; see :func:`incidents`).
 
@@ -52,13 +55,11 @@ async def fetch_incidents(
         until=until,
         date_range=date_range,
     )
+    session = PagerDutySession.create(
+        adapter, config=config, base_url=base_url, transport=transport, session=session
+    )
     records, stats = await fetch_incident_records(
-        query,
-        config=config,
-        base_url=base_url,
-        transport=transport,
-        concurrency=concurrency,
-        progress=progress,
+        query, session=session, concurrency=concurrency, progress=progress
     )
     df = incidents_frame(records, adapter=adapter)
     df.attrs["query"] = {
@@ -67,17 +68,17 @@ async def fetch_incidents(
         "urgencies": list(query.urgencies),
         "service_ids": list(query.service_ids),
         "team_ids": list(query.team_ids),
-        "since": query.since.isoformat() if query.since else None,
-        "until": query.until.isoformat() if query.until else None,
+        # What was asked (a refresh asks it again: a lone since still ends "now" then).
+        "since": query.since.isoformat()
+        if query.since and query.window_basis in ("explicit", "since..now")
+        else None,
+        "until": query.until.isoformat()
+        if query.until and query.window_basis in ("explicit", "month before until")
+        else None,
         "date_range": query.date_range,
     }
-    df.attrs["fetch"] = {
-        "requests": stats.requests,
-        "retries": stats.retries,
-        "windows": stats.windows,
-        "duplicates": stats.duplicates,
-        "total": stats.total,
-    }
+    df.attrs["window"] = query.window()
+    df.attrs["fetch"] = stats.as_dict()
     return df
 
 
@@ -96,13 +97,18 @@ def incidents(
     base_url: str | None = None,
     transport: Any = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    session: PagerDutySession | None = None,
 ) -> pd.DataFrame:
     """Every PagerDuty incident matching the filters, as a DataFrame (blocking).
 
     Filters follow ``GET /incidents``: ``statuses`` (triggered, acknowledged, resolved),
     ``urgencies`` (high, low), ``service_ids``, ``team_ids`` (lists or comma-separated text),
     ``since``/``until`` (ISO 8601, datetimes, or relative like ``"7d"``), and
-    ``date_range="all"``. Without ``since``/``until`` PagerDuty returns about the last month.
+    ``date_range="all"``. The window: ``since`` alone means from then until now (any length:
+    it is fetched in pieces of at most six months); ``until`` alone means the calendar month
+    before it (as PagerDuty reads it); neither means PagerDuty's default, about the last month.
+    ``df.attrs["window"]`` says what was fetched and ``df.attrs["fetch"]`` what it cost
+    (requests, re-sends, 429s, seconds spent waiting for rate-limit budget).
     Works in scripts and inside Jupyter (no ``nest_asyncio`` needed).
 
     One row per incident; columns and dtypes (``pagerduty.COLUMNS``): ``id``,
@@ -135,5 +141,6 @@ def incidents(
             base_url=base_url,
             transport=transport,
             concurrency=concurrency,
+            session=session,
         )
     )

@@ -7,10 +7,10 @@ only cover open incidents. :func:`with_ack_times` fills in the earliest
 fewer requests:
 
 - **account-wide**: page ``GET /log_entries?is_overview=true&since=&until=`` over the time the
-  incidents span (first trigger to last resolve), with the paging machinery of
+  incidents span (first trigger to last resolve), with the same pager as
   :func:`~atlas_canvas.pagerduty.incidents` (concurrent offsets, windows split past the
-  10,000-offset cap and the 6-month range); about one request per 100 important entries of
-  the whole account in that time (a few per incident);
+  10,000-offset cap and the 6-month range, the adapter's shared rate-limit pacing); about one
+  request per 100 important entries of the whole account in that time (a few per incident);
 - **per incident**: ``GET /incidents/{id}/log_entries?is_overview=true``, one request each;
   used for small sets (at most 25 incidents) and when the account-wide log of that time would
   take more pages (few incidents spread over a busy period).
@@ -33,17 +33,19 @@ from typing import Any
 
 import pandas as pd
 
-from .._fetch import run_sync
-from ._paging import (
+from .._bridge import run_sync
+from ._pager import (
     DEFAULT_CONCURRENCY,
+    LOG_ENTRIES,
     MAX_SPAN,
     PAGE_LIMIT,
     PAGING_CAP,
     SPLIT_TARGET,
-    IncidentQuery,
-    _fmt,
-    _Pager,
+    Pager,
+    Progress,
+    interactive,
 )
+from ._session import PagerDutySession
 
 __all__ = ["with_ack_times", "with_ack_times_async"]
 
@@ -51,46 +53,6 @@ __all__ = ["with_ack_times", "with_ack_times_async"]
 DEFAULT_MAX_REQUESTS = 5_000
 #: Up to this many incidents, one request each beats probing the account-wide log.
 SMALL_SET = 25
-_OVERVIEW = [("is_overview", "true"), ("time_zone", "UTC")]
-
-
-class _LogPager(_Pager):
-    """:class:`_Pager` over the account-wide ``GET /log_entries`` instead of ``/incidents``.
-
-    The window logic (first page with ``total=true``, other offsets concurrently, time
-    splitting past the 10,000 cap and the 6-month range, de-duplication by id) is the same for
-    both lists; it reads the page's ``incidents`` key, so log-entry pages are handed to it
-    under that name rather than forking the splitting code.
-    """
-
-    def __init__(self, query: IncidentQuery, **kwargs: Any) -> None:
-        super().__init__(query, **kwargs)
-        self.log_path = f"/v1/apis/http/{query.adapter}/log_entries"
-
-    def _window_params(
-        self, since: datetime | None, until: datetime | None, *, all_dates: bool
-    ) -> list[tuple[str, str]]:
-        params = list(_OVERVIEW)
-        if since is not None:
-            params.append(("since", _fmt(since)))
-        if until is not None:
-            params.append(("until", _fmt(until)))
-        return params
-
-    async def get(
-        self, params: list[tuple[str, str]], *, path: str | None = None, key: str = "incidents"
-    ) -> dict[str, Any]:
-        if path is not None:
-            return await super().get(params, path=path, key=key)
-        data = await super().get(params, path=self.log_path, key="log_entries")
-        return {**data, "incidents": data["log_entries"]}
-
-    async def log_total(self, since: datetime, until: datetime) -> int | None:
-        data = await self.get(
-            [*self._window_params(since, until, all_dates=False), ("limit", "1"), ("total", "true")]
-        )
-        total = data.get("total")
-        return total if isinstance(total, int) else None
 
 
 def _spans(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
@@ -128,26 +90,26 @@ async def with_ack_times_async(
     adapter: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     max_requests: int = DEFAULT_MAX_REQUESTS,
+    progress: bool = True,
     config: Any = None,
     base_url: str | None = None,
     transport: Any = None,
+    session: PagerDutySession | None = None,
 ) -> pd.DataFrame:
     """Awaitable :func:`with_ack_times`."""
     from .._errors import UsageError
 
+    adapter = adapter or (session.adapter if session else None)
     adapter = adapter or str(df.attrs.get("adapter") or "pagerduty")
     need = df["acknowledged_at"].isna() & (df["status"] == "resolved")
     ids = df.loc[need, "id"].dropna().astype(str).tolist()
     out = df.copy()
     if not ids:
         return out
-    pager = _LogPager(
-        IncidentQuery.build(adapter),
-        config=config,
-        base_url=base_url,
-        transport=transport,
-        concurrency=concurrency,
+    session = PagerDutySession.create(
+        adapter, config=config, base_url=base_url, transport=transport, session=session
     )
+    pager = Pager(session, concurrency=concurrency, progress=progress and interactive())
     spans = _span_of(df[need]) if len(ids) > SMALL_SET else None
     bulk = None
     if spans is not None:
@@ -162,15 +124,31 @@ async def with_ack_times_async(
     by_id: dict[str, pd.Timestamp]
     if bulk is not None and bulk < len(ids):
         assert spans is not None
-        pager.q = IncidentQuery(adapter=adapter, since=spans[0][0], until=spans[-1][1])
-        by_id = _first_acks(await pager.collect(), set(ids))  # collect() freezes pages itself
+        method = "account-wide log entries"
+        since, until = spans[0][0], spans[-1][1]
+        entries = await pager.collect(
+            LOG_ENTRIES,
+            since=since,
+            until=until,
+            desc="ack times",
+        )
+        by_id = _first_acks(entries, set(ids))
     else:
+        method = "per-incident log entries"
         with pager.frozen:
-            by_id = await _per_incident(pager, adapter, ids)
+            by_id = await _per_incident(pager, ids)
     fill = out["id"].map(by_id)
     fill = pd.to_datetime(fill, utc=True).astype("datetime64[ns, UTC]")
     out["acknowledged_at"] = out["acknowledged_at"].fillna(fill)
     out["time_to_ack"] = out["acknowledged_at"] - out["created_at"]
+    stats = pager.stats.as_dict()
+    stats.pop("total", None)
+    out.attrs["ack_times"] = {
+        "method": method,
+        "asked": len(ids),
+        "found": len(by_id),
+        **stats,
+    }
     return out
 
 
@@ -190,12 +168,14 @@ def _span_of(rows: pd.DataFrame) -> list[tuple[datetime, datetime]] | None:
     return _spans(since, max(until, since + timedelta(seconds=1)))
 
 
-async def _bulk_pages(pager: _LogPager, spans: list[tuple[datetime, datetime]]) -> int | None:
+async def _bulk_pages(pager: Pager, spans: list[tuple[datetime, datetime]]) -> int | None:
     """Requests the account-wide log of ``spans`` would take, or None if it is not available."""
     from .._errors import HTTPStatusError
 
     try:
-        totals = await asyncio.gather(*(pager.log_total(a, b) for a, b in spans))
+        totals = await asyncio.gather(
+            *(pager.total(LOG_ENTRIES, since=a, until=b) for a, b in spans)
+        )
     except HTTPStatusError as exc:
         # No account-wide list here (an older proxy, a token scoped to incidents, a narrower
         # range limit): the per-incident lists still work.
@@ -207,17 +187,24 @@ async def _bulk_pages(pager: _LogPager, spans: list[tuple[datetime, datetime]]) 
     return sum(_pages_for(t or 0) for t in totals)
 
 
-async def _per_incident(pager: _Pager, adapter: str, ids: list[str]) -> dict[str, pd.Timestamp]:
+async def _per_incident(pager: Pager, ids: list[str]) -> dict[str, pd.Timestamp]:
+    bar = Progress(pager.progress_enabled, desc="ack times", unit="incident")
+    bar.add_total(len(ids))
+
     async def entries(iid: str) -> list[Any]:
         data = await pager.get(
-            [*_OVERVIEW, ("limit", str(PAGE_LIMIT))],
-            path=f"/v1/apis/http/{adapter}/incidents/{iid}/log_entries",
+            f"incidents/{iid}/log_entries",
+            [*LOG_ENTRIES.params, ("limit", str(PAGE_LIMIT))],
             key="log_entries",
         )
+        bar.update(1)
         # The per-incident list may leave out the incident reference: these are all its own.
         return [{**e, "incident": {"id": iid}} for e in data["log_entries"] if isinstance(e, dict)]
 
-    pages = await asyncio.gather(*(entries(i) for i in ids))
+    try:
+        pages = await asyncio.gather(*(entries(i) for i in ids))
+    finally:
+        bar.close()
     return _first_acks([e for page in pages for e in page], set(ids))
 
 
@@ -227,15 +214,20 @@ def with_ack_times(
     adapter: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     max_requests: int = DEFAULT_MAX_REQUESTS,
+    progress: bool = True,
     config: Any = None,
     base_url: str | None = None,
     transport: Any = None,
+    session: PagerDutySession | None = None,
 ) -> pd.DataFrame:
     """A copy of ``df`` with first-acknowledgement times of resolved incidents filled in.
 
     Reads the account-wide ``/log_entries`` over the incidents' time, or each incident's own
     log when that is fewer requests (see the module notes); raises :class:`UsageError` before
-    sending anything if the cheaper way would still take more than ``max_requests``.
+    sending anything if the cheaper way would still take more than ``max_requests``. Requests
+    share the adapter's rate-limit budget (paced from PagerDuty's ``ratelimit-*`` headers); a
+    progress bar shows on long jobs when interactive. ``df.attrs["ack_times"]`` says how the
+    times were read and what it cost (requests, re-sends, 429s, seconds waited for budget).
 
     Example::
 
@@ -248,8 +240,20 @@ def with_ack_times(
             adapter=adapter,
             concurrency=concurrency,
             max_requests=max_requests,
+            progress=progress,
             config=config,
             base_url=base_url,
             transport=transport,
+            session=session,
         )
     )
+
+
+def __getattr__(name: str) -> Any:
+    # Transitional: the store's sync (in progress in parallel) imports the old log pager from
+    # here; it lives in ._paging until that code moves to ._pager.Pager with LOG_ENTRIES.
+    if name == "_LogPager":
+        from ._paging import _LogPager
+
+        return _LogPager
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,8 @@ from atlas_canvas._errors import UsageError
 from atlas_canvas.pagerduty import _enrich
 from atlas_canvas.pagerduty._enrich import with_ack_times_async
 from atlas_canvas.pagerduty._frame import incidents_frame
-from atlas_canvas.pagerduty._paging import IncidentQuery, fetch_incident_records
+from atlas_canvas.pagerduty._pager import fetch_incident_records
+from atlas_canvas.pagerduty._query import IncidentQuery
 from atlas_canvas.simulator import SimulatorConfig
 from atlas_canvas.simulator._handler import Simulator
 

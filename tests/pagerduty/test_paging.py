@@ -16,11 +16,8 @@ from atlas_canvas._errors import (
     UpstreamUnreachableError,
     UsageError,
 )
-from atlas_canvas.pagerduty._paging import (
-    IncidentQuery,
-    fetch_incident_records,
-    parse_time,
-)
+from atlas_canvas.pagerduty._pager import fetch_incident_records
+from atlas_canvas.pagerduty._query import IncidentQuery, parse_time
 
 from .fakepd import T0, FakePD, make_incident, make_incidents
 
@@ -249,13 +246,13 @@ def test_parse_time_forms() -> None:
 async def test_progress_bar_only_when_interactive_and_long(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from atlas_canvas.pagerduty import _paging
+    from atlas_canvas.pagerduty import _pager
 
     fake = FakePD(make_incidents(1_500))
     await fetch_incident_records(IncidentQuery.build(), transport=fake.transport())
     assert "incident" not in capsys.readouterr().err  # not interactive: no bar
 
-    monkeypatch.setattr(_paging, "_interactive", lambda: True)
+    monkeypatch.setattr(_pager, "interactive", lambda: True)
     await fetch_incident_records(IncidentQuery.build(), transport=fake.transport())
     assert "incidents:" in capsys.readouterr().err  # tqdm's text bar on stderr
     await fetch_incident_records(IncidentQuery.build(), transport=fake.transport(), progress=False)
