@@ -123,3 +123,39 @@ def test_legit_unicode_path_reaches_the_upstream_unchanged_on_every_front_door(
         status, _ = send(f"/v1/apis/http/pd/{segment}/x")
         assert status == 200, name
         assert [s.target for s in rec.seen] == [f"/base/{segment}/x"], name
+
+
+#: The same tricks sent as raw bytes on the request line, not percent-encoded.
+RAW_BYTE_SEGMENTS = [
+    b"\xc0\xae\xc0\xae",
+    b"\xe0\x80\xae",
+    b"\xf0\x80\x80\xae",
+    b"\xed\xa0\x80",
+    "\uff0e\uff0e".encode(),
+    "a\uff0fb".encode(),
+    "\u2025".encode(),
+    "é".encode(),  # valid UTF-8, but raw non-ASCII is not a legal request target either
+]
+
+
+@pytest.mark.parametrize("segment", RAW_BYTE_SEGMENTS, ids=lambda b: b.hex())
+def test_raw_non_ascii_bytes_get_the_same_400_on_every_front_door(
+    segment: bytes, doors: dict[str, Door], canary: tuple[str, Recorder]
+) -> None:
+    rec = canary[1]
+    rec.clear()
+    verdicts = {}
+    for name, send in doors.items():
+        if name == "in-process":
+            continue  # an httpx URL cannot carry raw non-ASCII bytes: it percent-encodes them
+        status, body = send("/v1/apis/http/pd/" + segment.decode("latin-1") + "/x")
+        code = json.loads(body)["error"]["code"] if body.startswith(b"{") else None
+        verdicts[name] = (status, code)
+    # The Jupyter route reaches the routing core (Tornado reads the request line as Latin-1);
+    # aiohttp's HTTP parser refuses raw non-ASCII in the request target itself, before the
+    # Atlas app runs, with a plain-text 400. Same status, nothing sent upstream.
+    assert verdicts == {
+        "atlas-server": (400, None),
+        "jupyter": (400, "ATLAS_BadPathError"),
+    }, verdicts
+    assert rec.seen == []
