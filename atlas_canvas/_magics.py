@@ -46,7 +46,7 @@ from ._target import set_session_config_path
 
 __all__ = ["AdapterTable", "AtlasMagics", "load_ipython_extension", "unload_ipython_extension"]
 
-SUBCOMMANDS = ("adapters", "curl", "incidents", "dashboard", "help")
+SUBCOMMANDS = ("adapters", "curl", "incidents", "dashboard", "oncall", "help")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 HELP = """\
@@ -60,6 +60,8 @@ HELP = """\
     T is ISO 8601 (2025-03-01, 2025-03-01T12:00:00Z) or relative (7d, 12h).
 %atlas dashboard [--adapter A] [same filters as incidents]
     The incidents dashboard (filters, tiles, chart, table, acknowledge/resolve).
+%atlas oncall [--adapter A] [--at T] [--escalation-policy ID]... [-o NAME]
+    Who is on call now (or at T), per escalation policy and level.
 %%atlas METHOD PATH [-H 'Name: value']... [-o NAME]
     <body>
     One request with the cell as its body (JSON gets Content-Type: application/json).
@@ -205,6 +207,7 @@ class AtlasMagics(Magics, Configurable):
         %atlas incidents [--adapter A] [--status S[,S]] [--urgency U] [--service ID]
                          [--team ID] [--since T] [--until T] [--all] [-o NAME]
         %atlas dashboard [--adapter A] [same filters as incidents]
+        %atlas oncall [--adapter A] [--at T] [--escalation-policy ID]... [-o NAME]
         %%atlas METHOD PATH [-H 'Name: value']... [-o NAME]   (cell body = request body)
 
         Examples::
@@ -229,6 +232,7 @@ class AtlasMagics(Magics, Configurable):
             "curl": self._curl,
             "incidents": self._incidents,
             "dashboard": self._dashboard,
+            "oncall": self._oncall,
         }.get(sub)
         if handler is None:
             hint = _did_you_mean(sub, SUBCOMMANDS) or "subcommands: " + ", ".join(SUBCOMMANDS)
@@ -352,6 +356,21 @@ class AtlasMagics(Magics, Configurable):
         )
         self._store(ns.out, board)
         return board
+
+    def _oncall(self, argv: list[str]) -> Any:
+        from .pagerduty._oncall import on_call_now
+
+        p = _parser("oncall")
+        p.add_argument("--adapter", default=None)
+        p.add_argument("--at", default=None)
+        p.add_argument(
+            "--escalation-policy", "--escalation-policy-id", dest="policy", action="append"
+        )
+        p.add_argument("-o", "--out", dest="out", default=None)
+        ns = p.parse_args(argv)
+        table = on_call_now(ns.at, ns.policy, ns.adapter or self.adapter)
+        self._store(ns.out, table)
+        return table
 
 
 def _content_type(body: str) -> str:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from ._session import PagerDutySession
 
-__all__ = ["ONCALL_COLUMNS", "fetch_oncalls", "oncalls", "window"]
+__all__ = ["ONCALL_COLUMNS", "OnCallNow", "fetch_oncalls", "on_call_now", "oncalls", "window"]
 
 #: ``GET /oncalls`` accepts since/until at most this far apart.
 ONCALL_PIECE = timedelta(days=90)
@@ -300,3 +300,98 @@ def oncalls(
             session=session,
         )
     )
+
+
+class OnCallNow:
+    """Who is on call at one moment, per escalation policy and level (``%atlas oncall``).
+
+    ``frame`` is the :func:`oncalls` frame (each shift with its own start and end); the
+    object shows as a table in a notebook and as text elsewhere.
+    """
+
+    def __init__(self, frame: pd.DataFrame, at: str) -> None:
+        self.frame = frame
+        self.at = at
+
+    def rows(self) -> list[tuple[str, int, str, str, str]]:
+        """(policy, level, user, schedule, until) sorted by policy and level."""
+        import pandas as pd
+
+        df = self.frame.sort_values(["escalation_policy", "escalation_level", "user"])
+        out = []
+        for rec in df.to_dict("records"):
+            end = rec["end"]
+            out.append(
+                (
+                    str(rec["escalation_policy"]),
+                    int(rec["escalation_level"]),
+                    str(rec["user"]),
+                    "" if pd.isna(rec["schedule"]) else str(rec["schedule"]),
+                    "-" if pd.isna(end) else pd.Timestamp(end).strftime("%Y-%m-%d %H:%M UTC"),
+                )
+            )
+        return out
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        rows = self.rows()
+        if not rows:
+            return f"nobody is on call at {self.at}"
+        head = ("ESCALATION POLICY", "LEVEL", "ON CALL", "SCHEDULE", "UNTIL")
+        table = [head, *[(p, str(level), u, s, e) for p, level, u, s, e in rows]]
+        widths = [max(len(row[i]) for row in table) for i in range(5)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in table
+        ]
+        return f"on call at {self.at}\n" + "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = self.rows()
+        if not rows:
+            return f"<p>Nobody is on call at {escape(self.at)}.</p>"
+        body = "".join(
+            f"<tr><td>{escape(p)}</td><td>{level}</td><td><b>{escape(u)}</b></td>"
+            f"<td>{escape(s)}</td><td>{escape(e)}</td></tr>"
+            for p, level, u, s, e in rows
+        )
+        return (
+            f"<table><caption>On call at {escape(self.at)}</caption><thead><tr>"
+            "<th>Escalation policy</th><th>Level</th><th>On call</th><th>Schedule</th>"
+            f"<th>Until</th></tr></thead><tbody>{body}</tbody></table>"
+        )
+
+
+def on_call_now(
+    at: TimeArg = None,
+    escalation_policy_ids: ListArg = None,
+    adapter: str = "pagerduty",
+    *,
+    config: Any = None,
+    base_url: str | None = None,
+    transport: Any = None,
+    session: PagerDutySession | None = None,
+) -> OnCallNow:
+    """Who is on call now (or ``at`` a time), per escalation policy and level.
+
+    Example::
+
+        from atlas_canvas.pagerduty._oncall import on_call_now
+        on_call_now(at="2026-05-01T03:00:00Z")
+    """
+    df = oncalls(
+        since=at,
+        until=at,
+        escalation_policy_ids=escalation_policy_ids,
+        adapter=adapter,
+        config=config,
+        base_url=base_url,
+        transport=transport,
+        session=session,
+    )
+    when = "now" if at is None else df.attrs["window"].get("since", str(at))
+    return OnCallNow(df, when)
