@@ -266,7 +266,9 @@ class AdaptersHandler(_Base):
             return
         try:
             name, base_url, headers = _parse_add_body(body)
-            _add_http_adapter(state, name, base_url, headers)
+            # Off the event loop: reading, checking and re-parsing a config up to the
+            # loader's size limit takes CPU time that must not hold other requests.
+            await asyncio.to_thread(_add_http_adapter, state, name, base_url, headers)
             cfg = state.config()
             adapter = cfg.get(name)
         except AtlasError as exc:
