@@ -6,7 +6,9 @@ incidents it rests on; Load ack times fills in the first acknowledgements PagerD
 resolved incidents, for the incidents shown, and MTTA follows); a Vega-Lite chart of
 incidents per day by urgency; a paginated, escaped table linking to PagerDuty; acknowledge /
 resolve of selected incidents with a confirmation step; a refresh button that refetches with
-the original query. Errors are shown inside the dashboard, never raised out of a callback.
+the original query; an On call button opens who is on call now and the interruptions per
+responder over the window (``_oncall_view``). Errors are shown inside the dashboard, never
+raised out of a callback.
 
 Only one page of rows is rendered at a time, so 50,000 incidents stay responsive.
 
@@ -90,6 +92,7 @@ class IncidentDashboard:
         ack_loader: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
         page_size: int = 25,
         error: str | None = None,
+        oncall: Callable[[], Any] | None = None,
     ) -> None:
         self.page_size = max(1, int(page_size))
         self.page = 0
@@ -141,6 +144,16 @@ class IncidentDashboard:
             layout=lay(display="none"),
         )
         self.message_w = w.HTML()
+        # The on-call view (who is on call now, load per responder) is built on demand.
+        self._oncall = oncall
+        self.oncall_view: Any = None
+        self.oncall_w = w.Button(
+            description="On call",
+            icon="users",
+            tooltip="who is on call now, and interruptions per responder over the window",
+            disabled=oncall is None,
+        )
+        self.oncall_box = w.VBox([])
 
         filters = w.VBox(
             [
@@ -152,7 +165,8 @@ class IncidentDashboard:
             [
                 filters,
                 self.message_w,
-                w.HBox([self.tiles_w, self.ack_times_w]),
+                w.HBox([self.tiles_w, self.ack_times_w, self.oncall_w]),
+                self.oncall_box,
                 self.chart_w,
                 w.HBox([self.prev_w, self.next_w, self.page_w]),
                 self.table_w,
@@ -175,6 +189,7 @@ class IncidentDashboard:
         self.clear_w.on_click(self._guard(self._clear))
         self.refresh_w.on_click(self._guard(self._refresh))
         self.ack_times_w.on_click(self._guard(self._load_ack_times))
+        self.oncall_w.on_click(self._guard(self._show_oncall))
         self.prev_w.on_click(self._guard(lambda _b: self._turn(-1)))
         self.next_w.on_click(self._guard(lambda _b: self._turn(+1)))
         self.ack_w.on_click(self._guard(lambda _b: self._ask("acknowledged")))
@@ -423,6 +438,19 @@ class IncidentDashboard:
             "(the others were never acknowledged)"
         )
 
+    def _show_oncall(self, _b: Any) -> None:
+        """Open (and load) the on-call view, or close it when it is open."""
+        if self.oncall_box.children:
+            self.oncall_box.children = ()
+            return
+        if self._oncall is None:
+            self.show_error("no adapter to read on-call data through")
+            return
+        self.show_info("loading who is on call and the load per responder…")
+        self.oncall_view = self._oncall()
+        self.oncall_box.children = (self.oncall_view.widget,)
+        self.show_info("on-call view loaded")
+
     def _ask(self, action: str) -> None:
         ids = list(self.select_w.value)
         if not ids:
@@ -547,6 +575,14 @@ def dashboard(
     def ack_loader(rows: pd.DataFrame) -> pd.DataFrame:
         return with_ack_times(rows, adapter=adapter, **conn)
 
+    def oncall() -> Any:
+        from ._oncall_view import oncall_view
+
+        window = fetch_args or {}
+        return oncall_view(
+            adapter, since=window.get("since") or "30d", until=window.get("until"), **conn
+        )
+
     return IncidentDashboard(
         frame,
         loader=loader,
@@ -554,4 +590,5 @@ def dashboard(
         ack_loader=ack_loader,
         page_size=page_size,
         error=error,
+        oncall=oncall,
     )
