@@ -246,3 +246,30 @@ def test_terminal_gets_no_secret(jp: JupyterProcess, tmp_path: Path) -> None:
         httpx.delete(jp.url + f"api/terminals/{name}", headers=_auth(jp), timeout=30)
     assert "PATH=" in text  # the shell really dumped its environment
     assert PLANTED_SECRET not in text and "PAGERDUTY_ACCOUNT_TOKEN" not in text
+
+
+def test_kernel_that_dies_is_restarted_without_secret(jp: JupyterProcess) -> None:
+    """The automatic restart (jupyter_client's restarter, not the REST API) re-launches with
+    the same scrubbed environment and token."""
+    from jupyter_client import BlockingKernelClient
+
+    kernel_id = _start_kernel(jp)
+    first = _probe(jp, kernel_id)
+    conn = Path(jp.log_path.parent) / "runtime" / f"kernel-{kernel_id}.json"
+    kc = BlockingKernelClient(connection_file=str(conn))
+    kc.load_connection_file()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        kc.execute("import os; os._exit(1)")
+    finally:
+        kc.stop_channels()
+    deadline = time.monotonic() + 90
+    while "restarting" not in jp.log().split(f"Kernel started: {kernel_id}", 1)[-1].lower():
+        assert time.monotonic() < deadline, "the kernel was not restarted automatically"
+        time.sleep(0.2)
+    second = _probe(jp, kernel_id)
+    _assert_scrubbed(second, jp)
+    assert second["incidents"] == INCIDENTS
+    assert second["env"]["ATLAS_ACCESS_TOKEN"] == first["env"]["ATLAS_ACCESS_TOKEN"]
+    httpx.delete(jp.url + f"api/kernels/{kernel_id}", headers=_auth(jp), timeout=60)
