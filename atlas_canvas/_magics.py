@@ -1,8 +1,10 @@
 """``%atlas`` / ``%%atlas``: thin IPython magics over the plain functions.
 
-``%load_ext atlas_canvas`` registers them. Every subcommand calls a function that works
-without IPython (``atlas_proxy_fetch_sync``, ``pagerduty.incidents``, ``pagerduty.dashboard``)
-and returns an object that displays itself (HTML + text), so ``df = %atlas incidents`` works.
+``%load_ext atlas_canvas`` registers them and, as a Moment canvas has it as a global, puts the
+awaitable ``atlasProxyFetch`` (and ``atlas_proxy_fetch``) into the user namespace. Every
+subcommand calls a function that works without IPython (``atlas_proxy_fetch_sync``,
+``pagerduty.incidents``, ``pagerduty.dashboard``) and returns an object that displays itself
+(HTML + text), so ``df = %atlas incidents`` works.
 
 Settings (``%config AtlasMagics.<name> = value``):
 
@@ -39,7 +41,7 @@ from traitlets.config import Configurable
 
 from ._bridge import run_sync
 from ._errors import AtlasError, HTTPStatusError, NoMatchingInstanceError, UsageError
-from ._fetch import atlas_proxy_fetch_sync, list_adapters
+from ._fetch import atlas_proxy_fetch_sync, atlasProxyFetch, list_adapters
 from ._response import Response
 from ._routing import match_route
 from ._target import set_session_config_path
@@ -109,8 +111,10 @@ def _headers(values: Sequence[str] | None) -> dict[str, str]:
 
 
 def _split(line: str) -> list[str]:
+    # IPython hands a line magic the rest of the line, comments included: `%atlas adapters
+    # # note` must not read "#" and "note" as arguments (a quoted "#" stays an argument).
     try:
-        return shlex.split(line)
+        return shlex.split(line, comments=True)
     except ValueError as exc:
         raise UsageError(f"cannot parse the line: {exc}", hint="check the quotes") from None
 
@@ -394,6 +398,8 @@ class _Help:
 # ---------------------------------------------------------------------------------------------
 
 _registered: dict[int, tuple[AtlasMagics, dict[str, Any]]] = {}
+#: What ``%load_ext atlas_canvas`` puts into the user namespace.
+_NAMESPACE = {"atlasProxyFetch": atlasProxyFetch, "atlas_proxy_fetch": atlasProxyFetch}
 _DATAFRAME_MODULES = ("pandas", "pandas.core.frame")
 
 
@@ -416,6 +422,8 @@ def load_ipython_extension(ipython: Any) -> None:
     for module in _DATAFRAME_MODULES:
         previous[module] = formatter.for_type_by_name(module, "DataFrame", fmt)
     _registered[id(ipython)] = (magics, previous)
+    # As in a Moment canvas, `await atlasProxyFetch(...)` works in the next cell unimported.
+    ipython.push(dict(_NAMESPACE), interactive=False)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -440,4 +448,7 @@ def unload_ipython_extension(ipython: Any) -> None:
         formatter.pop(f"{module}.DataFrame", None)
         if previous.get(module) is not None:
             formatter.for_type_by_name(module, "DataFrame", previous[module])
+    for name, value in _NAMESPACE.items():
+        if ipython.user_ns.get(name) is value:  # the user's own rebinding stays
+            ipython.drop_by_id({name: value})
     set_session_config_path(None)

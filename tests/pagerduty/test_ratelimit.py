@@ -48,7 +48,7 @@ def limited(tmp_path: Path) -> Iterator[tuple[Path, Counting]]:
         SimulatorConfig(seed=11, incidents=3000, months=1, token=PLANTED_SECRET, now=NOW)
     )
     limiter = Counting()
-    app.simulator.limiter = limiter  # type: ignore[attr-defined]  # the app's own simulator
+    app.simulator.limiter = limiter
     base_url, stop = serve_in_thread(app=app)
     undo = apply_env({TOKEN_VARIABLE: PLANTED_SECRET})
     try:
