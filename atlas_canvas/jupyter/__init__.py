@@ -87,6 +87,14 @@ class AtlasCanvas(Configurable):
         "debuggers/profilers (py-spy, gdb) on the server. Root still can read them.",
     ).tag(config=True)
 
+    kernel_atlas_url = Unicode(
+        "",
+        help="The URL kernels get as ATLAS_URL to reach the atlas-canvas route. Empty: "
+        "http(s)://127.0.0.1:<port><base_url>atlas-canvas (the server's ip if it is bound to "
+        "one address). Set it when the server's TLS certificate names another host, or "
+        "kernels run elsewhere.",
+    ).tag(config=True)
+
     health_paths = Dict(
         key_trait=Unicode(),
         value_trait=Unicode(),
@@ -131,7 +139,7 @@ def _protect_kernels(serverapp: Any, state: Any) -> None:
 
     policy = KernelEnvPolicy(
         secret_names=secret_names,
-        atlas_url=lambda: _atlas_url(serverapp),
+        atlas_url=lambda: state.settings.kernel_atlas_url or _atlas_url(serverapp),
         is_alive=lambda kernel_id: kernel_id in kernel_manager,
         log=serverapp.log,
     )

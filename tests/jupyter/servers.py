@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -258,3 +259,34 @@ def run_jupyter(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def run_in_kernel(jp: JupyterProcess, kernel_id: str, code: str) -> str:
+    """Execute ``code`` in the kernel over its ZMQ channels; return its stdout."""
+    from jupyter_client import BlockingKernelClient
+
+    runtime = Path(jp.log_path.parent) / "runtime"
+    conn = runtime / f"kernel-{kernel_id}.json"
+    deadline = time.monotonic() + 30
+    while not conn.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    kc = BlockingKernelClient(connection_file=str(conn))
+    kc.load_connection_file()
+    kc.start_channels()
+    out: list[str] = []
+    errors: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        kind, content = msg["header"]["msg_type"], msg["content"]
+        if kind == "stream":
+            out.append(content["text"])
+        elif kind == "error":
+            errors.append("\n".join(content["traceback"]))
+
+    try:
+        kc.wait_for_ready(timeout=90)
+        reply = kc.execute_interactive(code, timeout=180, output_hook=hook)
+    finally:
+        kc.stop_channels()
+    assert reply["content"]["status"] == "ok", "".join(errors)
+    return "".join(out)

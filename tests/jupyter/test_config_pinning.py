@@ -17,7 +17,14 @@ import httpx
 import pytest
 
 from tests.conftest import PLANTED_SECRET
-from tests.jupyter.servers import Canary, JupyterProcess, run_canary, run_jupyter, write_config
+from tests.jupyter.servers import (
+    Canary,
+    JupyterProcess,
+    run_canary,
+    run_in_kernel,
+    run_jupyter,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -240,9 +247,25 @@ def test_start_warns_that_the_config_is_writable_and_edits_route_is_off(
 
 def test_no_warning_when_the_config_is_outside_the_root(tmp_path: Path, upstream: Canary) -> None:
     config = write_config(tmp_path / "atlas.yml", _operator_adapters(upstream))
-    with run_jupyter(tmp_path, config, args=["--AtlasCanvas.allow_config_edits=False"]) as server:
+    with run_jupyter(
+        tmp_path,
+        config,
+        args=[
+            "--AtlasCanvas.allow_config_edits=False",
+            "--AtlasCanvas.kernel_atlas_url=https://jupyter.example:8443/atlas-canvas",
+        ],
+    ) as server:
         assert "atlas-canvas server extension loaded" in server.log()
         r = httpx.get(server.url + "atlas-canvas/adapters", headers=_auth(server), timeout=30)
         assert r.status_code == 200
         assert "config edits are off but the config file" not in server.log()
         assert "non-dumpable" not in server.log()  # it holds no secret
+        # c.AtlasCanvas.kernel_atlas_url is what kernels get as ATLAS_URL.
+        r = httpx.post(
+            server.url + "api/kernels", headers=_auth(server), json={"name": "python3"}, timeout=60
+        )
+        assert r.status_code == 201, r.text
+        text = run_in_kernel(
+            server, r.json()["id"], "import os; print('URL', os.environ['ATLAS_URL'])"
+        )
+        assert "URL https://jupyter.example:8443/atlas-canvas" in text

@@ -204,3 +204,26 @@ def test_non_dumpable_process_environ_is_unreadable_by_the_same_user(protect: bo
         assert PLANTED_SECRET.encode() not in reader.stdout
     else:
         assert reader.returncode == 0 and PLANTED_SECRET.encode() in reader.stdout
+
+
+@pytest.mark.parametrize(
+    ("ip", "certfile", "sock", "base_url", "expected"),
+    [
+        ("127.0.0.1", "", "", "/", "http://127.0.0.1:8888/atlas-canvas"),
+        ("", "", "", "/", "http://127.0.0.1:8888/atlas-canvas"),
+        ("0.0.0.0", "", "", "/jp/", "http://127.0.0.1:8888/jp/atlas-canvas"),
+        ("::", "", "", "/", "http://[::1]:8888/atlas-canvas"),
+        ("::1", "", "", "/", "http://[::1]:8888/atlas-canvas"),
+        ("localhost", "/tls/cert.pem", "", "/", "https://localhost:8888/atlas-canvas"),
+        ("127.0.0.1", "", "/run/jupyter.sock", "/", None),
+    ],
+)
+def test_kernel_atlas_url_follows_the_server(
+    ip: str, certfile: str, sock: str, base_url: str, expected: str | None
+) -> None:
+    from types import SimpleNamespace
+
+    from atlas_canvas.jupyter import _atlas_url
+
+    app = SimpleNamespace(ip=ip, certfile=certfile, sock=sock, base_url=base_url, port=8888)
+    assert _atlas_url(app) == expected

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import PLANTED_SECRET
-from tests.jupyter.servers import JupyterProcess, run_jupyter
+from tests.jupyter.servers import JupyterProcess, run_in_kernel, run_jupyter
 from tests.pagerduty.simenv import INCIDENTS, NOW, SimEnv, simulator_env
 
 pytestmark = pytest.mark.integration
@@ -74,39 +74,8 @@ def _start_kernel(jp: JupyterProcess) -> str:
     return str(r.json()["id"])
 
 
-def _run(jp: JupyterProcess, kernel_id: str, code: str) -> str:
-    """Execute ``code`` in the kernel over its ZMQ channels; return its stdout."""
-    from jupyter_client import BlockingKernelClient
-
-    runtime = Path(jp.log_path.parent) / "runtime"
-    conn = runtime / f"kernel-{kernel_id}.json"
-    deadline = time.monotonic() + 30
-    while not conn.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    kc = BlockingKernelClient(connection_file=str(conn))
-    kc.load_connection_file()
-    kc.start_channels()
-    out: list[str] = []
-    errors: list[str] = []
-
-    def hook(msg: dict[str, Any]) -> None:
-        kind, content = msg["header"]["msg_type"], msg["content"]
-        if kind == "stream":
-            out.append(content["text"])
-        elif kind == "error":
-            errors.append("\n".join(content["traceback"]))
-
-    try:
-        kc.wait_for_ready(timeout=90)
-        reply = kc.execute_interactive(code, timeout=180, output_hook=hook)
-    finally:
-        kc.stop_channels()
-    assert reply["content"]["status"] == "ok", "".join(errors)
-    return "".join(out)
-
-
 def _probe(jp: JupyterProcess, kernel_id: str) -> dict[str, Any]:
-    text = _run(jp, kernel_id, PROBE)
+    text = run_in_kernel(jp, kernel_id, PROBE)
     line = next(x for x in text.splitlines() if x.startswith("RESULT"))
     result: dict[str, Any] = json.loads(line[len("RESULT") :])
     return result
@@ -133,12 +102,14 @@ def test_kernel_gets_no_secret_and_pagerduty_still_works(jp: JupyterProcess) -> 
     assert result["incidents"] == INCIDENTS and result["unique"] == INCIDENTS
     assert result["fetch_status"] == 200 and result["fetch_incidents"] == 1
     # The magics too.
-    text = _run(jp, kernel_id, "%load_ext atlas_canvas\nx = %atlas adapters\nprint(repr(x))")
+    text = run_in_kernel(
+        jp, kernel_id, "%load_ext atlas_canvas\nx = %atlas adapters\nprint(repr(x))"
+    )
     assert "pagerduty" in text and PLANTED_SECRET not in text
     # The server, which holds the secret, made itself non-dumpable; its kernels are not
     # (execve resets the flag), so debugging a kernel still works.
     assert "made it non-dumpable" in jp.log()
-    text = _run(
+    text = run_in_kernel(
         jp, kernel_id, "import ctypes; print('DUMP', ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"
     )
     assert "DUMP 1" in text
@@ -200,8 +171,8 @@ def test_tokens_are_per_kernel(jp: JupyterProcess) -> None:
     a, b = _start_kernel(jp), _start_kernel(jp)
     try:
         code = "import os; print('TOKEN' + os.environ['ATLAS_ACCESS_TOKEN'])"
-        ta = _run(jp, a, code).strip()
-        tb = _run(jp, b, code).strip()
+        ta = run_in_kernel(jp, a, code).strip()
+        tb = run_in_kernel(jp, b, code).strip()
         assert ta.startswith("TOKEN") and tb.startswith("TOKEN") and ta != tb
         httpx.delete(jp.url + f"api/kernels/{a}", headers=_auth(jp), timeout=60)
         base = f"http://127.0.0.1:{jp.port}/atlas-canvas/v1/apis/http"
