@@ -109,11 +109,11 @@ def _is_loopback(host: str) -> bool:
     help="Requests in flight per upstream origin; more wait (up to --connect-timeout).",
 )
 @click.option(
-    "--upstream-client",
-    type=click.Choice(["h1", "aiohttp"]),
-    default="h1",
+    "--body-idle-timeout",
+    default=60.0,
     show_default=True,
-    help="Upstream HTTP client: the lean built-in HTTP/1.1 client or aiohttp's.",
+    type=click.FloatRange(0.01),
+    help="Seconds a caller may pause inside its request body (then 408).",
 )
 @click.option(
     "--access-log/--no-access-log",
@@ -132,7 +132,7 @@ def run(
     read_timeout: float,
     max_body_size: int,
     max_upstream_connections: int,
-    upstream_client: str,
+    body_idle_timeout: float,
     access_log: bool,
 ) -> None:
     """Run the Atlas server.
@@ -149,11 +149,10 @@ def run(
     """
     from ._accesslog import BatchedLineWriter
     from ._config import load_config, resolve_config_path
-    from ._h1client import H1Sender
     from ._routing import Router
+    from ._sender import UpstreamSender
     from ._server import AtlasApp, ServerOptions, run_server
     from ._tokens import TOKEN_ENV, ensure_server_token, token_file_path
-    from ._upstream import AiohttpSender
 
     if keyfile and not certfile:
         raise UsageError("--keyfile needs --certfile")
@@ -169,6 +168,7 @@ def run(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         max_body_size=max_body_size,
+        body_idle_timeout=body_idle_timeout,
         access_log=access_log,
         workers=workers,
     )
@@ -194,20 +194,13 @@ def run(
         return AtlasApp(
             router,
             token=token,
-            sender=(
-                H1Sender(
-                    connect_timeout=connect_timeout,
-                    read_timeout=read_timeout,
-                    max_connections_per_origin=max_upstream_connections,
-                )
-                if upstream_client == "h1"
-                else AiohttpSender(
-                    connect_timeout=connect_timeout,
-                    read_timeout=read_timeout,
-                    limit_per_host=max_upstream_connections,
-                )
+            sender=UpstreamSender(
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                max_connections=max_upstream_connections,
             ),
             max_body_size=max_body_size,
+            body_idle_timeout=body_idle_timeout,
             access_writer=BatchedLineWriter(sys.stderr) if access_log else None,
         )
 

@@ -37,7 +37,9 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AtlasError",
+    "BadHeaderError",
     "BadPathError",
+    "CallerBodyTimeoutError",
     "ConfigError",
     "HTTPStatusError",
     "InvalidAccessTokenError",
@@ -222,6 +224,21 @@ class BadPathError(ProxyError):
 class RequestTooLargeError(ProxyError):
     code = "ATLAS_RequestTooLargeError"
     http_status = 413
+
+
+class BadHeaderError(ProxyError):
+    """A request header that cannot be forwarded byte for byte (not UTF-8, or a line break)."""
+
+    code = "ATLAS_BadHeaderError"
+    http_status = 400
+
+
+class CallerBodyTimeoutError(ProxyError):
+    """The caller stopped sending its request body for longer than the server's body idle
+    timeout (``mom atlas run --body-idle-timeout``); the upstream request was abandoned."""
+
+    code = "ATLAS_RequestBodyTimeout"
+    http_status = 408
 
 
 class RouteNotFoundError(ProxyError):

@@ -58,6 +58,7 @@ the request back, adapter secrets included) and ``CONNECT`` (a tunnel), refused 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import unicodedata
@@ -81,6 +82,7 @@ __all__ = [
     "HEALTH_PATH",
     "HOP_BY_HOP",
     "PROXY_PREFIX",
+    "LocalAnswer",
     "Route",
     "Router",
     "UpstreamRequest",
@@ -437,6 +439,16 @@ class UpstreamRequest:
         return f"UpstreamRequest({self.method} {self.url} headers=[{names}])"
 
 
+@dataclass(frozen=True)
+class LocalAnswer:
+    """An answer a front door gives without any upstream (see :meth:`Router.answer_local`)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+_HEALTH_BODY = b'{"status":"ok"}'
 _REFUSED_METHODS = frozenset({"TRACE", "CONNECT", "TRACK"})
 _TOKEN_METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -521,6 +533,32 @@ class Router:
             {"kind": a.kind, "name": a.name, "baseUrl": a.base_url or ""}
             for a in self.config.http_adapters
         ]
+
+    def answer_local(self, method: str, raw_path: str) -> LocalAnswer | None:
+        """The one dispatcher of local answers, for all three front doors.
+
+        ``GET``/``HEAD`` ``/healthcheck`` and ``/v1/apis/http`` are answered here; any other
+        method on them is refused (405). ``None`` means "a proxy path: call
+        :meth:`prepare`". Paths outside the interface raise :class:`RouteNotFoundError`.
+        Authentication is the front door's job (everything but ``/healthcheck`` needs it).
+
+        Example::
+
+            router.answer_local("GET", "/healthcheck")  # LocalAnswer(200, b'{"status":"ok"}')
+            router.answer_local("GET", "/v1/apis/http/pagerduty/incidents")  # None
+        """
+        route = match_route(raw_path)
+        if route.kind == "proxy":
+            return None
+        if method not in ("GET", "HEAD"):
+            where = HEALTH_PATH if route.kind == "health" else PROXY_PREFIX
+            raise MethodNotAllowedError(f"{where} answers GET only")
+        if route.kind == "health":
+            return LocalAnswer(200, _HEALTH_BODY)
+        # <, > and & escaped: inert even if a browser renders it (the Jupyter origin).
+        text = json.dumps(self.http_apis())
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        return LocalAnswer(200, text.encode())
 
     def adapter(self, name: str) -> Adapter:
         """The active HTTP adapter ``name`` (404 if unknown, 501 if of another kind)."""

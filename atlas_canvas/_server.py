@@ -15,8 +15,17 @@ additions are ``Date``/``Server`` when the upstream sent none, and ``Content-Typ
 application/octet-stream`` on a non-empty body that had no type (RFC 9110 §8.3).
 
 Stack chosen by measurement (``benchmarks/README.md``): aiohttp's low-level ``web.Server``
-(no router, no middleware) with one pooled ``aiohttp.ClientSession``, on uvloop when
-installed, with optional ``workers`` processes sharing the port through ``SO_REUSEPORT``.
+(no router, no middleware) on uvloop when installed, with optional ``workers`` processes
+sharing the port through ``SO_REUSEPORT``; requests leave through the one upstream sender
+(:class:`~._sender.UpstreamSender`, aiohttp's client). Local answers (health, the adapter
+list, method checks) come from :meth:`~._routing.Router.answer_local`.
+
+Limits on callers (named, with the CLI flag that changes each): ``max_body_size`` (413,
+``--max-body-size``) and ``body_idle_timeout``, :data:`DEFAULT_BODY_IDLE_TIMEOUT` seconds
+without a byte of a request body that is not complete yet (408 ``ATLAS_RequestBodyTimeout``,
+``--body-idle-timeout``; nginx's ``client_body_timeout`` is the model). The request line and
+headers are bounded by aiohttp's server parser (8190 bytes a line, 128 headers). Limits on
+upstreams are in :mod:`~._sender`.
 
 Example (embedding; the CLI is ``mom atlas run -f atlas.yml``)::
 
@@ -29,14 +38,14 @@ Logs: logger ``atlas_canvas.access`` writes one line per request::
 
 (method, adapter, path without the query string, status, upstream status, duration; never
 a header value, token or secret). Logger ``atlas_canvas.server`` tells about start, stop and
-config reloads (SIGHUP reloads the config file, keeping the old config if the new one is bad).
+config reloads: SIGHUP reloads the config file off the event loop (the server keeps
+answering meanwhile) and keeps the old config, with one log line, if the new one is bad.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import os
 import signal
@@ -51,49 +60,78 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._accesslog import logging_writer
 from ._errors import (
     AtlasError,
+    CallerBodyTimeoutError,
     InvalidAccessTokenError,
-    MethodNotAllowedError,
     MissingAccessTokenError,
     RequestTooLargeError,
     UpstreamError,
 )
-from ._routing import HEALTH_PATH, Router, downstream_headers, match_route
-from ._upstream import Sender
+from ._routing import HEALTH_PATH, Router, UpstreamRequest, downstream_headers
+from ._sender import Sender, SenderResponse
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from aiohttp import web
 
-__all__ = ["DEFAULT_MAX_BODY", "AtlasApp", "ServerOptions", "run_server", "serve"]
+__all__ = [
+    "DEFAULT_BODY_IDLE_TIMEOUT",
+    "DEFAULT_MAX_BODY",
+    "AtlasApp",
+    "ServerOptions",
+    "run_server",
+    "serve",
+]
 
 log = logging.getLogger("atlas_canvas.server")
 access_log = logging.getLogger("atlas_canvas.access")
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
+#: Seconds a caller may pause in the middle of its request body (nginx: client_body_timeout).
+DEFAULT_BODY_IDLE_TIMEOUT = 60.0
 _SMALL_REQUEST = 64 * 1024  # request bodies up to this size are read, then sent at once
 _SMALL_RESPONSE = 1024 * 1024  # response bodies up to this size are read, then sent at once
-_HEALTH_BODY = b'{"status":"ok"}'
 _JSON = "application/json"
 _TOKEN_HEADER = "Atlas-Accesstoken"
 # Response headers that aiohttp computes itself for a fully read body.
 _RECOMPUTED = frozenset({"content-length"})
 
 
-class _Limited:
-    """An async iterator over the request body that stops at ``limit`` bytes."""
+class _Body:
+    """The caller's request body as an async iterator, within two limits.
 
-    def __init__(self, stream: Any, limit: int) -> None:
+    It stops at ``limit`` bytes (:class:`RequestTooLargeError`) and when the caller sends
+    nothing for ``idle`` seconds before the body is complete (:class:`CallerBodyTimeoutError`).
+    The flags tell, after the sender failed, whose fault the failure was.
+    """
+
+    def __init__(self, stream: Any, limit: int, idle: float) -> None:
         self._stream = stream
         self._limit = limit
+        self._idle = idle
         self.exceeded = False
+        self.timed_out = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         total = 0
-        async for chunk in self._stream.iter_chunked(_SMALL_REQUEST):
+        while True:
+            try:
+                chunk = await asyncio.wait_for(self._stream.readany(), self._idle)
+            except asyncio.TimeoutError:
+                self.timed_out = True
+                raise CallerBodyTimeoutError(
+                    f"the request body stalled: no byte for {self._idle:g} s after {total} bytes",
+                    hint="send the whole body without pauses (the server's body idle "
+                    "timeout is --body-idle-timeout)",
+                ) from None
+            if not chunk:
+                return
             total += len(chunk)
             if total > self._limit:
                 self.exceeded = True
                 raise RequestTooLargeError(_too_large_message(self._limit))
             yield chunk
+
+    async def read_all(self) -> bytes:
+        return b"".join([chunk async for chunk in self])
 
 
 def _too_large_message(limit: int) -> str:
@@ -110,6 +148,7 @@ class AtlasApp:
         token: str,
         sender: Sender | None = None,
         max_body_size: int = DEFAULT_MAX_BODY,
+        body_idle_timeout: float = DEFAULT_BODY_IDLE_TIMEOUT,
         access_writer: Callable[[str], None] | Literal["logging"] | None = "logging",
     ) -> None:
         if not token:
@@ -117,11 +156,13 @@ class AtlasApp:
         self.router = router
         self._token = token.encode("utf-8")
         if sender is None:
-            from ._h1client import H1Sender
+            from ._sender import UpstreamSender
 
-            sender = H1Sender()
+            sender = UpstreamSender()
         self.sender: Sender = sender
         self.max_body_size = max_body_size
+        self.body_idle_timeout = body_idle_timeout
+        self._reloading: asyncio.Task[bool] | None = None
         # None: no access log; default: the `atlas_canvas.access` logger; the CLI passes a
         # BatchedLineWriter (much cheaper per line, see _accesslog.py).
         self._access = logging_writer(access_log) if access_writer == "logging" else access_writer
@@ -146,15 +187,36 @@ class AtlasApp:
 
     # -- config -----------------------------------------------------------------------
     def reload(self) -> bool:
-        """Reload the config file; keep the old config (and log why) if the new one is bad."""
+        """Reload the config file now (blocking); keep the old config if the new one is bad.
+
+        Every failure is caught and logged as one line (a bug in the loader included): a
+        reload never stops the server.
+        """
         try:
             cfg = self.router.reload()
         except AtlasError as exc:
             log.error("config reload failed, keeping the previous config: %s", exc)
             return False
+        except Exception as exc:  # RecursionError, MemoryError-like failures of a parser
+            log.error(
+                "config reload failed, keeping the previous config: %s while reading %s",
+                type(exc).__name__,
+                self.router.config_path,
+            )
+            return False
         names = ", ".join(a.name for a in cfg.http_adapters) or "none"
         log.info("config reloaded: HTTP adapters: %s", names)
         return True
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload in a worker thread, so the event loop keeps serving meanwhile.
+
+        A second SIGHUP during a reload is folded into the one in progress.
+        """
+        if self._reloading is not None and not self._reloading.done():
+            log.info("config reload already in progress")
+            return
+        self._reloading = asyncio.get_running_loop().create_task(asyncio.to_thread(self.reload))
 
     # -- handling ---------------------------------------------------------------------
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -167,33 +229,41 @@ class AtlasApp:
         logged_path = path
         upstream_status: int | None = None
         status = 500
+        note = ""
         try:
-            if path == HEALTH_PATH:
-                if method not in ("GET", "HEAD"):
-                    raise MethodNotAllowedError("/healthcheck answers GET only")
-                status = 200
-                return web.Response(body=_HEALTH_BODY, content_type=_JSON)
-            self.check_token(request.headers.getall(_TOKEN_HEADER, []))
-            route = match_route(path)
-            if route.kind == "list":
-                if method not in ("GET", "HEAD"):
-                    raise MethodNotAllowedError("/v1/apis/http answers GET only")
-                body = json.dumps(self.router.http_apis()).encode()
-                status = 200
-                return web.Response(body=body, content_type=_JSON)
-            adapter = route.adapter
-            logged_path = route.rest or "/"
-            up = self.router.prepare(method, path, query, request.headers.items(), route=route)
-            response, upstream_status = await self._proxy(request, up)
+            if path != HEALTH_PATH:
+                self.check_token(request.headers.getall(_TOKEN_HEADER, []))
+            local = self.router.answer_local(method, path)
+            if local is not None:
+                status = local.status
+                return web.Response(
+                    status=local.status, body=local.body, content_type=local.content_type
+                )
+            up = self.router.prepare(method, path, query, request.headers.items())
+            adapter = up.adapter
+            logged_path = up.path or "/"
+            response, upstream_status, note = await self._proxy(request, up)
             status = response.status
             return response
         except AtlasError as exc:
             status = exc.http_status
-            if isinstance(exc, UpstreamError) or exc.http_status >= 500:
+            if isinstance(exc, CallerBodyTimeoutError):
+                # The caller's fault, not the upstream's: say so.
+                note = " caller-body-timeout"
+                log.warning(
+                    "caller %s stalled its request body (%s %s %s): %s",
+                    request.remote or "-",
+                    method,
+                    adapter,
+                    logged_path,
+                    exc,
+                )
+            elif isinstance(exc, UpstreamError) or exc.http_status >= 500:
                 log.warning("%s %s: %s", method, adapter, exc)
-            return web.Response(
-                status=exc.http_status, body=exc.to_json_bytes(), content_type=_JSON
-            )
+            out = web.Response(status=exc.http_status, body=exc.to_json_bytes(), content_type=_JSON)
+            if isinstance(exc, CallerBodyTimeoutError | RequestTooLargeError):
+                out.force_close()  # the rest of the body is not read: the connection is done
+            return out
         except Exception as exc:
             # A bug, not a refusal. Log where it happened but not the exception's message:
             # messages of low-level errors can quote header values, secrets included.
@@ -211,74 +281,90 @@ class AtlasApp:
                 self._access(
                     f'{request.remote or "-"} "{method} {adapter} {logged_path}" {status} '
                     f"upstream={upstream_status if upstream_status is not None else '-'} "
-                    f"{(time.perf_counter() - start) * 1000.0:.1f}ms"
+                    f"{(time.perf_counter() - start) * 1000.0:.1f}ms{note}"
                 )
 
-    async def _proxy(self, request: web.BaseRequest, up: Any) -> tuple[web.StreamResponse, int]:
-        from aiohttp import web
-        from multidict import CIMultiDict
+    async def _proxy(
+        self, request: web.BaseRequest, up: UpstreamRequest
+    ) -> tuple[web.StreamResponse, int, str]:
+        """Send ``up`` with the caller's body; answer with the upstream's response.
 
+        Returns the response, the upstream status and a note for the access log (" cut"
+        when the body was cut short after the headers had gone out).
+        """
         length = request.content_length
         if length is not None and length > self.max_body_size:
             raise RequestTooLargeError(_too_large_message(self.max_body_size))
-        body: bytes | _Limited | None = None
-        limited: _Limited | None = None
+        body: bytes | _Body | None = None
+        streamed: _Body | None = None
         if request.body_exists:
+            reader = _Body(request.content, self.max_body_size, self.body_idle_timeout)
             if length is not None and length <= _SMALL_REQUEST:
-                body = await request.read()
+                body = await reader.read_all()
             else:
-                body = limited = _Limited(request.content, self.max_body_size)
+                body = streamed = reader
         try:
             resp = await self.sender.send(
-                up, body, content_length=length if limited is not None else None
+                up, body, content_length=length if streamed is not None else None
             )
         except UpstreamError:
-            if limited is not None and limited.exceeded:
+            # The upload broke because of the caller: blame the caller, not the upstream.
+            if streamed is not None and streamed.timed_out:
+                raise CallerBodyTimeoutError(
+                    f"the request body stalled for {self.body_idle_timeout:g} s",
+                    hint="send the whole body without pauses (the server's body idle "
+                    "timeout is --body-idle-timeout)",
+                ) from None
+            if streamed is not None and streamed.exceeded:
                 raise RequestTooLargeError(_too_large_message(self.max_body_size)) from None
             raise
-        except RequestTooLargeError:
-            raise
-        headers = downstream_headers(resp.headers)
         try:
-            known = resp.content_length
-            no_body = request.method == "HEAD" or resp.status in (204, 304)
-            if no_body or (known is not None and known <= _SMALL_RESPONSE):
-                data = b"" if no_body else await resp.read()
-                if no_body:
-                    out = web.Response(status=resp.status, reason=resp.reason)
-                    out.headers.extend(headers)
-                else:
-                    out = web.Response(
-                        status=resp.status,
-                        reason=resp.reason,
-                        body=data,
-                        headers=CIMultiDict(
-                            (n, v) for n, v in headers if n.lower() not in _RECOMPUTED
-                        ),
-                    )
-                return out, resp.status
-            stream = web.StreamResponse(
-                status=resp.status, reason=resp.reason, headers=CIMultiDict(headers)
-            )
-            await stream.prepare(request)
-            try:
-                async for chunk in resp.iter_chunks():
-                    await stream.write(chunk)
-            except AtlasError as exc:
-                # Headers are gone already: the only honest signal left is a cut connection.
-                log.warning("%s %s: %s (response cut)", request.method, up.adapter, exc)
-                resp.close()
-                if request.transport is not None:
-                    request.transport.close()
-                return stream, resp.status
-            except ConnectionError:
-                # The caller went away mid-body: drop the upstream connection too.
-                resp.close()
-                return stream, resp.status
-            await stream.write_eof()
-            return stream, resp.status
+            return await self._relay(request, up, resp)
         finally:
             resp.release()
+
+    async def _relay(
+        self, request: web.BaseRequest, up: UpstreamRequest, resp: SenderResponse
+    ) -> tuple[web.StreamResponse, int, str]:
+        from aiohttp import web
+        from multidict import CIMultiDict
+
+        headers = downstream_headers(resp.headers)
+        known = resp.content_length
+        no_body = request.method == "HEAD" or resp.status in (204, 304)
+        if no_body or (known is not None and known <= _SMALL_RESPONSE):
+            data = b"" if no_body else await resp.read()
+            if no_body:
+                out = web.Response(status=resp.status, reason=resp.reason)
+                out.headers.extend(headers)
+            else:
+                out = web.Response(
+                    status=resp.status,
+                    reason=resp.reason,
+                    body=data,
+                    headers=CIMultiDict((n, v) for n, v in headers if n.lower() not in _RECOMPUTED),
+                )
+            return out, resp.status, ""
+        stream = web.StreamResponse(
+            status=resp.status, reason=resp.reason, headers=CIMultiDict(headers)
+        )
+        await stream.prepare(request)
+        try:
+            async for chunk in resp.iter_chunks():
+                await stream.write(chunk)
+        except AtlasError as exc:
+            # Headers are gone already: the only honest signal left is a cut connection.
+            log.warning("%s %s: %s (response cut)", request.method, up.adapter, exc)
+            resp.close()
+            if request.transport is not None:
+                request.transport.close()
+            return stream, resp.status, " cut"
+        except ConnectionError:
+            # The caller went away mid-body: drop the upstream connection too.
+            resp.close()
+            return stream, resp.status, " caller-left"
+        await stream.write_eof()
+        return stream, resp.status, ""
 
     async def aclose(self) -> None:
         await self.sender.aclose()
@@ -295,6 +381,7 @@ class ServerOptions:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     max_body_size: int = DEFAULT_MAX_BODY
+    body_idle_timeout: float = DEFAULT_BODY_IDLE_TIMEOUT
     access_log: bool = True
     shutdown_timeout: float = 10.0
     workers: int = 1
@@ -407,7 +494,7 @@ def _run_one(
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, app.reload)
+        loop.add_signal_handler(signal.SIGHUP, app.request_reload)
         await serve(app, options, stop=stop, on_ready=on_ready)
 
     try:

@@ -39,7 +39,6 @@ adapter added with ``mom atlas config add-http-adapter`` works without a restart
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -49,11 +48,11 @@ import httpx
 from ._config import AtlasConfig, resolve_config_path
 from ._errors import (
     AtlasError,
-    MethodNotAllowedError,
     UpstreamTimeoutError,
     UpstreamUnreachableError,
 )
-from ._routing import Router, UpstreamRequest, downstream_headers, match_route
+from ._routing import Router, UpstreamRequest, downstream_headers
+from ._sender import where as _where  # how every error names an upstream: one place
 
 __all__ = ["AtlasSyncTransport", "AtlasTransport"]
 
@@ -70,16 +69,6 @@ def _error_response(exc: AtlasError, request: httpx.Request) -> httpx.Response:
     )
 
 
-def _json_response(data: object, request: httpx.Request) -> httpx.Response:
-    body = json.dumps(data).encode()
-    return httpx.Response(
-        200,
-        headers=[*_JSON_HEADERS, ("Content-Length", str(len(body)))],
-        content=body,
-        request=request,
-    )
-
-
 def _split(request: httpx.Request) -> tuple[str, str]:
     raw = request.url.raw_path.decode("ascii")
     path, _, query = raw.partition("?")
@@ -88,11 +77,6 @@ def _split(request: httpx.Request) -> tuple[str, str]:
 
 def _timeouts(connect: float, read: float) -> dict[str, float]:
     return {"connect": connect, "read": read, "write": read, "pool": connect}
-
-
-def _where(up: UpstreamRequest) -> str:
-    url = httpx.URL(up.url)
-    return f"adapter '{up.adapter}' ({url.scheme}://{url.netloc.decode('ascii')})"
 
 
 def _map_error(
@@ -155,18 +139,19 @@ class _Base:
     def _route(self, request: httpx.Request) -> httpx.Response | UpstreamRequest:
         """Answer local routes directly; return the upstream request for proxy routes."""
         path, query = _split(request)
-        route = match_route(path)
-        if route.kind == "health":
-            if request.method not in ("GET", "HEAD"):
-                raise MethodNotAllowedError("/healthcheck answers GET only")
-            return _json_response({"status": "ok"}, request)
-        if route.kind == "list":
-            if request.method not in ("GET", "HEAD"):
-                raise MethodNotAllowedError("/v1/apis/http answers GET only")
-            return _json_response(self.router.http_apis(), request)
-        return self.router.prepare(
-            request.method, path, query, request.headers.multi_items(), route=route
-        )
+        # The one dispatcher of local answers (health, adapter list, method checks).
+        local = self.router.answer_local(request.method, path)
+        if local is not None:
+            return httpx.Response(
+                local.status,
+                headers=[
+                    ("Content-Type", local.content_type),
+                    ("Content-Length", str(len(local.body))),
+                ],
+                content=local.body,
+                request=request,
+            )
+        return self.router.prepare(request.method, path, query, request.headers.multi_items())
 
     def _wrap(self, resp: httpx.Response, request: httpx.Request, stream: object) -> httpx.Response:
         return httpx.Response(

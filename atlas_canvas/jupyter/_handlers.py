@@ -36,18 +36,17 @@ from .._errors import (
     BadPathError,
     ConfigError,
     InvalidAccessTokenError,
-    MethodNotAllowedError,
     MissingAccessTokenError,
     UsageError,
 )
-from .._routing import PROXY_PREFIX, adapter_path, downstream_headers, match_route
+from .._routing import adapter_path, downstream_headers
 from ._kernels import KernelEnvPolicy
 from ._pinning import ConfigPin
 
 if TYPE_CHECKING:  # pragma: no cover
     import logging
 
-    from .._upstream import UpstreamResponse
+    from .._sender import SenderResponse
     from . import AtlasCanvas
 
 __all__ = ["ExtensionState", "handlers", "strip_jupyter_credentials"]
@@ -127,7 +126,7 @@ class ExtensionState:
 
     def __init__(self, settings: AtlasCanvas, log: logging.Logger) -> None:
         from .._routing import Router
-        from .._upstream import AiohttpSender
+        from .._sender import UpstreamSender
 
         self.settings = settings
         self.log = log
@@ -146,10 +145,10 @@ class ExtensionState:
             )
         #: Kernel environments and per-kernel tokens (set when the extension is loaded).
         self.kernels: KernelEnvPolicy | None = None
-        self.sender = AiohttpSender(
+        self.sender = UpstreamSender(
             connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout
         )
-        self.health_sender = AiohttpSender(
+        self.health_sender = UpstreamSender(
             connect_timeout=settings.health_timeout, read_timeout=settings.health_timeout
         )
 
@@ -462,20 +461,21 @@ class ProxyHandler(_Base):
             list(self.request.headers.get_all()), self.request.query
         )
         try:
-            route = match_route(atlas_path)
-            if route.kind == "list":
-                if method not in ("GET", "HEAD"):
-                    raise MethodNotAllowedError(f"{method} is not allowed on {PROXY_PREFIX}")
-                self.finish(_json(state.router.http_apis()))
+            # The one dispatcher of local answers (the adapter list, method checks).
+            local = state.router.answer_local(method, atlas_path)
+            if local is not None:
+                self.set_status(local.status)
+                self.set_header("Content-Type", local.content_type)
+                self.finish(local.body)
                 return
-            up = state.router.prepare(method, atlas_path, query, headers, route=route)
+            up = state.router.prepare(method, atlas_path, query, headers)
             resp = await state.sender.send(up, self.request.body or None)
         except AtlasError as exc:
             self.write_atlas_error(exc)
             return
         await self._relay(resp, method)
 
-    async def _relay(self, resp: UpstreamResponse, method: str) -> None:
+    async def _relay(self, resp: SenderResponse, method: str) -> None:
         """Status, headers (minus those that would act on the Jupyter origin), body streamed."""
         complete = False
         try:
@@ -486,7 +486,9 @@ class ProxyHandler(_Base):
                 if lower == "content-type":
                     content_type = value
                 elif lower not in _BLOCKED_RESPONSE_HEADERS:
-                    self.add_header(name, value)
+                    # Tornado writes header text as Latin-1: hand it the upstream's exact
+                    # bytes (the sender decoded them as UTF-8).
+                    self.add_header(name, value.encode("utf-8").decode("latin-1"))
             self.set_header("Content-Type", content_type)
             self.set_header("X-Content-Type-Options", "nosniff")
             if method != "HEAD" and resp.status not in (204, 304):

@@ -53,13 +53,11 @@ async def test_internal_errors_are_500_json_and_never_leak(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             r = await client.get("/v1/apis/http/pd/x", headers={"Atlas-Accesstoken": "tok"})
             assert r.status_code == 500
-            assert r.json() == {
-                "error": {
-                    "code": "InvalidErrorType",
-                    "message": "internal error in the Atlas server "
-                    "(the server log has the details)",
-                }
-            }
+            err = r.json()["error"]
+            assert err["code"] == "InvalidErrorType"
+            assert err["message"] == (
+                "internal error in the Atlas server (the server log has the details)"
+            )
             assert (await client.get("/healthcheck")).status_code == 200
     finally:
         stop.set()

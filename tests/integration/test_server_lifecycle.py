@@ -290,38 +290,3 @@ def test_missing_secret_is_a_500_naming_the_variable(
         proc.terminate()
         proc.wait(10)
     assert PLANTED_SECRET not in log.read_text()
-
-
-def test_aiohttp_upstream_client_behaves_the_same(
-    upstream: tuple[str, Recorder], tmp_path: Path
-) -> None:
-    """The alternative upstream client (also used by the Jupyter extension) keeps the contract."""
-    url, rec = upstream
-    atlas = start_atlas(
-        _write_cfg(tmp_path, {"pd": url + "/base"}), tmp_path, "--upstream-client", "aiohttp"
-    )
-    try:
-        with atlas.client() as client:
-            r = client.get(
-                "/v1/apis/http/pd/q?statuses[]=a&statuses[]=b",
-                headers={"Authorization": "mine", "Cookie": "c"},
-            )
-            assert r.status_code == 200
-            assert rec.seen[-1].target == "/base/q?statuses[]=a&statuses[]=b"
-            assert rec.seen[-1].header("Authorization") == [f"Token token={PLANTED_SECRET}"]
-            assert rec.seen[-1].header("Cookie") == []
-            body = bytes(range(256)) * 400
-            assert client.put("/v1/apis/http/pd/u", content=body).status_code == 200
-            assert rec.seen[-1].body == body
-            r = client.get("/v1/apis/http/pd/status/429")
-            assert r.status_code == 429 and r.headers["retry-after"] == "7"
-            n = len(rec.seen)
-            assert client.post("/v1/apis/http/pd/close", content=b"{}").status_code == 502
-            assert len(rec.seen) == n + 1
-            with pytest.raises(httpx.TransportError):
-                with client.stream("GET", "/v1/apis/http/pd/cut") as s:
-                    for _ in s.iter_raw():
-                        pass
-    finally:
-        stop_atlas(atlas)
-    assert_no_secret(atlas.log())
