@@ -257,6 +257,10 @@ def _check_decoded(segment: str, index: int) -> None:
     the NFKC normalisation of each of those (which is decoded further too: fullwidth
     percent U+FF05 is '%', so fullwidth ``%2e`` reads as ``%2e``, then ``.``).
     """
+    if "%" not in segment:
+        # Plain ASCII with nothing to decode (most API paths): only the raw level exists.
+        _check_dots(segment.encode("ascii"), index)
+        return
     frontier = [segment.encode("ascii")]
     seen: set[bytes] = set()
     for depth in range(_MAX_DECODE_LEVELS + 1):
