@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 # The whole error tree (every error atlas-canvas raises on purpose is one of these).
 from ._errors import (
     AtlasError,
+    BadHeaderError,
     BadPathError,
+    CallerBodyTimeoutError,
     ConfigError,
     HTTPStatusError,
     InvalidAccessTokenError,
@@ -49,7 +51,9 @@ __all__ = [
     "AtlasError",
     "AtlasSyncTransport",
     "AtlasTransport",
+    "BadHeaderError",
     "BadPathError",
+    "CallerBodyTimeoutError",
     "ConfigError",
     "HTTPStatusError",
     "InvalidAccessTokenError",
