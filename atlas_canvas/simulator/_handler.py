@@ -610,6 +610,10 @@ class Simulator:
         """Each user's time zone by id (interruption hours are counted in it)."""
         return {u.id: u.time_zone for u in self.account.users}
 
+    @functools.cached_property
+    def user_names(self) -> dict[str, str]:
+        return {u.id: u.name for u in self.account.users}
+
     def schedule_teams(self, schedule: int) -> list[int]:
         """Teams whose escalation policies use ``schedule``."""
         return sorted(

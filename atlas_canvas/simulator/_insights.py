@@ -162,7 +162,7 @@ def _row(sim: Simulator, inc: Incident, zone: dt.tzinfo | None) -> dict[str, Any
     team = a.teams[service.team]
     ep = a.escalation_policies[sim.store.render.incident_ep(inc)]
     priority = a.priorities[inc.priority] if inc.priority >= 0 else None
-    names = {u.id: u.name for u in a.users}
+    names = sim.user_names
     f = _figures(sim, inc)
     resolved_by = f["resolved_by_user_id"]
     return {
@@ -307,31 +307,29 @@ def raw_incidents(sim: Simulator, call: Call) -> dict[str, Any]:
         raise bad_request("order must be asc or desc.")
     if order_by not in _ORDER_BY:
         raise bad_request(f"order_by must be one of {', '.join(_ORDER_BY)}.")
-    selected = _select(sim, filters, zone, start="created_at_start", end="created_at_end")
-    key: Callable[[Incident], Any]
-    if order_by == "created_at":
-        key = lambda inc: (inc.created_at, inc.number)  # noqa: E731
-    elif order_by == "updated_at":
-        key = lambda inc: (inc.updated_at, inc.number)  # noqa: E731
+    # A cursor walk asks for the same selection page after page: keep the last few (a write
+    # bumps the store's generation, which drops them).
+    cache_key = json.dumps([filters, zone_name, order, order_by], sort_keys=True, default=str)
+    cache: dict[str, tuple[int, list[Incident], dict[int, int]]] = sim.__dict__.setdefault(
+        "_raw_selections", {}
+    )
+    hit = cache.get(cache_key)
+    if hit is not None and hit[0] == sim.store.generation:
+        selected, positions = hit[1], hit[2]
     else:
-        key = lambda inc: (  # noqa: E731
-            inc.resolved_at - inc.created_at if inc.resolved_at else -1,
-            inc.number,
-        )
-    if order_by != "created_at":
-        selected.sort(key=key)
-    if order == "desc":
-        selected.reverse()
+        selected = _ordered(sim, filters, zone, order, order_by)
+        positions = {inc.number: n for n, inc in enumerate(selected)}
+        if len(cache) >= 8:
+            cache.clear()
+        cache[cache_key] = (sim.store.generation, selected, positions)
     start = 0
     if body.get("starting_after"):
         number = _from_cursor(body["starting_after"])
-        positions = {inc.number: n for n, inc in enumerate(selected)}
         if number not in positions:
             raise bad_request("starting_after is not a cursor this API returned.")
         start = positions[number] + 1
     elif body.get("ending_before"):
         number = _from_cursor(body["ending_before"])
-        positions = {inc.number: n for n, inc in enumerate(selected)}
         if number not in positions:
             raise bad_request("ending_before is not a cursor this API returned.")
         start = max(0, positions[number] - limit)
@@ -348,6 +346,27 @@ def raw_incidents(sim: Simulator, call: Call) -> dict[str, Any]:
         "time_zone": zone_name,
         "data": [_row(sim, inc, zone) for inc in page],
     }
+
+
+def _ordered(
+    sim: Simulator, filters: dict[str, Any], zone: dt.tzinfo | None, order: str, order_by: str
+) -> list[Incident]:
+    selected = _select(sim, filters, zone, start="created_at_start", end="created_at_end")
+    key: Callable[[Incident], Any]
+    if order_by == "created_at":
+        key = lambda inc: (inc.created_at, inc.number)  # noqa: E731
+    elif order_by == "updated_at":
+        key = lambda inc: (inc.updated_at, inc.number)  # noqa: E731
+    else:
+        key = lambda inc: (  # noqa: E731
+            inc.resolved_at - inc.created_at if inc.resolved_at else -1,
+            inc.number,
+        )
+    if order_by != "created_at":
+        selected.sort(key=key)
+    if order == "desc":
+        selected.reverse()
+    return selected
 
 
 def responses(sim: Simulator, call: Call, ident: str) -> dict[str, Any]:

@@ -75,16 +75,26 @@ def layer_entries(
         return []
     turn = layer.turn_seconds
     n = len(layer.users)
-    k = (lo2 - layer.virtual_start) // turn
+    zone = zoneinfo.ZoneInfo(zone_name)
+    # Hand-offs keep their local wall-clock time across DST changes (Monday 09:00 stays
+    # 09:00), so turns are counted on the schedule zone's clock, not in UTC seconds.
+    origin = dt.datetime.fromtimestamp(layer.virtual_start, zone).replace(tzinfo=None)
+
+    def begin_of(k: int) -> int:
+        local = origin + dt.timedelta(seconds=k * turn)
+        return int(local.replace(tzinfo=zone).timestamp())
+
+    k = (lo2 - layer.virtual_start) // turn - 1
+    while begin_of(k + 1) <= lo2:
+        k += 1
     turns: list[tuple[int, int, int]] = []
     while True:
-        begin = layer.virtual_start + k * turn
+        begin = begin_of(k)
         if begin >= hi:
             break
-        turns.append((max(begin, layer.start), begin + turn, layer.users[k % n]))
+        turns.append((max(begin, layer.start), begin_of(k + 1), layer.users[k % n]))
         k += 1
     if layer.restriction is not None:
-        zone = zoneinfo.ZoneInfo(zone_name)
         windows = _restriction_windows(layer.restriction, zone, lo2, hi)
         cut = []
         for b, e, u in turns:
