@@ -139,3 +139,28 @@ def test_set_variables_give_no_warning(planted_secret: str) -> None:
     assert "ATLAS_TEST_UNSET_VAR" in cfg.warnings[0]
     assert "PAGERDUTY_ACCOUNT_TOKEN" not in cfg.warnings[0]
     assert planted_secret not in cfg.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "length", "what"),
+    [
+        ("${{ }}", 1, 6, "no variable name"),
+        ("Token ${{ 1X }}", 7, 9, "starts with a digit"),
+        ("x ${{ A-B }}", 3, 10, "characters other than letters"),
+        ("x ${{ a b }}", 3, 10, "more than one word"),
+        ("Bearer ${{ TOKEN", 8, 9, "no closing }}"),
+        ("${{ A }} then ${{ tok-en }}", 15, 13, "characters other than letters"),
+    ],
+)
+def test_malformed_template_message_describes_it(
+    text: str, position: int, length: int, what: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        Template.parse(text)
+    message = str(info.value)
+    assert f"at character {position}, {length} characters long" in message
+    assert what in message
+    # The text inside the braces is never repeated (it is often a pasted token).
+    inner = text[text.rfind("${{") + 3 :].split("}}")[0].strip()
+    if inner:
+        assert inner not in message.replace("${{ NAME }}", "")
