@@ -224,6 +224,7 @@ def test_harmless_edits_are_accepted(
     )
     seen = _everything_seen(thief)
     assert PLANTED_SECRET not in seen and SERVER_ONLY_VALUE not in seen
+    assert jp.token not in seen  # nor Jupyter's own credentials
     # Back to the operator's file (accepted: it is the pinned one).
     _put(jp, "atlas.yml", _config_text(tmp_path, _operator_adapters(upstream)))
     r = httpx.get(jp.url + "atlas-canvas/adapters", headers=_auth(jp), timeout=30)
