@@ -58,7 +58,11 @@ def mtta_mttr(df: pd.DataFrame, by: By | None = "service") -> pd.DataFrame:
     :func:`~atlas_canvas.pagerduty.analytics_incidents`), ``escalated`` (incidents escalated
     at least once) and ``escalations`` (all escalations). An ``analytics_incidents()`` frame
     works directly: its ``seconds_to_first_ack``/``seconds_to_resolve`` become the times.
-    Sorted by ``incidents`` (most first) except for weeks, which are in time order.
+    Sorted by ``incidents`` (most first) except for weeks, which are in time order and carry
+    a ``partial`` column: True for a week the data does not cover whole (the first and last
+    week of a window that does not start and end on Mondays; coverage is
+    ``df.attrs["window"]`` when the frame has it, else the span of its incidents), also listed
+    in ``out.attrs["partial_weeks"]``.
 
     ``acknowledged`` counts the incidents *with an ack time*: ``mtta``/``median_tta`` rest on
     those only, as ``mttr``/``median_ttr`` rest on the ``resolved`` ones. PagerDuty clears
@@ -124,8 +128,32 @@ def mtta_mttr(df: pd.DataFrame, by: By | None = "service") -> pd.DataFrame:
         out["escalations"] = counts.groupby(work[key], observed=True).sum().astype("int64")
     if by != "week":
         out = out.sort_values(["incidents"], ascending=False, kind="stable")
+    else:
+        out["partial"] = _partial_weeks(out.index, df)
+        out.attrs["partial_weeks"] = [w.strftime("%Y-%m-%d") for w in out.index[out["partial"]]]
     out.index.name = key if by is not None else None
     return out
+
+
+def _partial_weeks(weeks: pd.Index, df: pd.DataFrame) -> pd.Series:
+    """Which weeks the data does not cover whole (the first and last, usually).
+
+    Coverage is the window the frame was fetched for (``df.attrs["window"]``) when it has one,
+    else the span of its ``created_at``: a week starting before it, or ending after it, holds
+    only part of its incidents and its figures compare badly with full weeks.
+    """
+    window = df.attrs.get("window") or {}
+    since, until = window.get("since"), window.get("until")
+    if since and until:
+        start, end = pd.Timestamp(since), pd.Timestamp(until)
+    elif len(df):
+        created = df["created_at"].dropna()
+        start, end = created.min(), created.max() + pd.Timedelta(seconds=1)
+    else:
+        return pd.Series(False, index=weeks, dtype=bool)
+    starts = pd.DatetimeIndex(weeks)
+    ends = starts + pd.Timedelta(days=7)
+    return pd.Series((starts < start) | (ends > end), index=weeks, dtype=bool)
 
 
 def _from_analytics(df: pd.DataFrame) -> pd.DataFrame:

@@ -100,20 +100,26 @@ def per_day(df: pd.DataFrame, *, by: str = "urgency", title: str | None = None) 
 
 
 def weekly(table: pd.DataFrame, *, fields: tuple[str, ...] = ("mtta", "mttr")) -> VegaLite:
-    """Lines of time columns (in minutes) per week from ``mtta_mttr(df, by="week")``."""
+    """Lines of time columns (in minutes) per week from ``mtta_mttr(df, by="week")``.
+
+    Weeks the table flags ``partial`` (not covered whole by the data) are hollow points and
+    say so in the tooltip.
+    """
     values: list[dict[str, Any]] = []
+    partial = table["partial"] if "partial" in table.columns else None
     for week, row in table.iterrows():  # one row per week: a few dozen at most
         for field in fields:
             td = row.get(field)
             if td is None or pd.isna(td):
                 continue
-            values.append(
-                {
-                    "week": pd.Timestamp(str(week)).strftime("%Y-%m-%d"),
-                    "measure": field.upper(),
-                    "minutes": round(pd.Timedelta(td).total_seconds() / 60, 1),
-                }
-            )
+            value: dict[str, Any] = {
+                "week": pd.Timestamp(str(week)).strftime("%Y-%m-%d"),
+                "measure": field.upper(),
+                "minutes": round(pd.Timedelta(td).total_seconds() / 60, 1),
+            }
+            if partial is not None:
+                value["week covered"] = "partial" if bool(row.get("partial")) else "whole"
+            values.append(value)
     spec = {
         "$schema": SCHEMA,
         "title": "Mean time to acknowledge / resolve per week",
@@ -132,6 +138,19 @@ def weekly(table: pd.DataFrame, *, fields: tuple[str, ...] = ("mtta", "mttr")) -
             ],
         },
     }
-    return VegaLite(
-        spec, summary=f"<chart: {' and '.join(f.upper() for f in fields)} over {len(table)} weeks>"
-    )
+    summary = f"<chart: {' and '.join(f.upper() for f in fields)} over {len(table)} weeks>"
+    if partial is not None:
+        encoding = spec["encoding"]
+        assert isinstance(encoding, dict)
+        # A partial week's point is hollow: its figures rest on part of a week's incidents.
+        encoding["fill"] = {
+            "field": "week covered",
+            "type": "nominal",
+            "scale": {"domain": ["whole", "partial"], "range": ["currentColor", "white"]},
+            "legend": None,
+        }
+        encoding["tooltip"].append({"field": "week covered", "type": "nominal"})
+        n = int(partial.sum())
+        if n:
+            summary = summary[:-1] + f", {n} partial>"
+    return VegaLite(spec, summary=summary)

@@ -217,7 +217,14 @@ class Progress:
                 self.bar = notebook_tqdm(display=False, **kwargs)
                 from IPython.display import display
 
-                self._handle = display(self.bar.container, display_id=True)
+                # The widget view only: no text/plain copy of the bar for a saved notebook or a
+                # tool that ignores display updates (nbval) to keep as a frozen "0%" bar.
+                bundle = {
+                    k: v
+                    for k, v in self.bar.container._repr_mimebundle_().items()
+                    if k != "text/plain"
+                }
+                self._handle = display(bundle, raw=True, display_id=True)
                 return
             except Exception:  # ipywidgets missing or too old: the text bar still works
                 self.bar = None
