@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv demo test lint typecheck pytest clean
+.PHONY: help venv demo test lint lint-ts typecheck pytest clean
 
 help:
 	@echo "make demo   # the main job: PagerDuty simulator + JupyterLab on notebooks/"
@@ -33,7 +33,7 @@ typecheck: venv
 pytest: venv
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint lint-ts typecheck pytest
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
@@ -68,6 +68,15 @@ $(LABEXT_LINK): $(LABEXT_OUT)
 	touch $(LABEXT_LINK)
 
 labextension: $(LABEXT_LINK)
+
+# The TypeScript is linted and formatted as the JupyterLab extension template does: eslint
+# with @typescript-eslint and prettier, settings in labextension/package.json (`jlpm lint`
+# fixes what it can). Needs the node_modules the labextension build installs.
+lint-ts: $(LABEXT_OUT)
+	@if [ ! -x labextension/node_modules/.bin/eslint ]; then \
+		echo "lint-ts: Node 20 and labextension/node_modules are needed (rm $(LABEXT_OUT); make labextension)" >&2; exit 1; \
+	fi
+	cd labextension && PATH="$(abspath $(BIN)):$$PATH" jlpm lint:check
 
 venv: labextension
 

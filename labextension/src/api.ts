@@ -23,13 +23,7 @@ export interface IAdapterList {
 }
 
 export type HealthState =
-  | 'ok'
-  | 'reachable'
-  | 'auth'
-  | 'error'
-  | 'down'
-  | 'secret-missing'
-  | 'unsupported';
+  'ok' | 'reachable' | 'auth' | 'error' | 'down' | 'secret-missing' | 'unsupported';
 
 /** `GET atlas-canvas/adapters/<name>/health`. */
 export interface IHealth {
@@ -43,16 +37,46 @@ export interface IHealth {
   secrets: { name: string; set: boolean }[];
 }
 
-/** An error answered by the server extension, in Atlas's wire form. */
+/**
+ * An error answered by the server extension, in Atlas's wire form
+ * `{"error": {"code", "message", "hint", "field"}}` (`AtlasError.to_dict()` on the server).
+ */
 export class AtlasApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
-    message: string
+    message: string,
+    /** The fix alone, when the server names one (`message` already ends with it). */
+    readonly hint: string | null = null,
+    /**
+     * What the error is about: a form field / JSON key of the request (`name`, `baseUrl`,
+     * `headers`) or, for a config error, its key path; `null` when it is about no one field.
+     */
+    readonly field: string | null = null,
+    /** The whole JSON body of the answer (the adapter list's errors also carry `configFile`). */
+    readonly body: unknown = null
   ) {
     super(message);
     this.name = 'AtlasApiError';
   }
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === 'string' && value ? value : null;
+}
+
+/** The `AtlasApiError` for a non-2xx answer; tolerant of bodies that are not Atlas errors. */
+function errorFromAnswer(status: number, body: any): AtlasApiError {
+  const err = body && typeof body === 'object' ? body.error : null;
+  const wire = err && typeof err === 'object' ? err : {};
+  return new AtlasApiError(
+    status,
+    stringOrNull(wire.code) ?? `HTTP_${status}`,
+    stringOrNull(wire.message) ?? `the server answered ${status}`,
+    stringOrNull(wire.hint),
+    stringOrNull(wire.field),
+    body
+  );
 }
 
 async function request<T>(
@@ -75,14 +99,7 @@ async function request<T>(
     data = null;
   }
   if (!response.ok) {
-    const err = data && data.error;
-    const code = (err && typeof err.code === 'string' && err.code) || `HTTP_${response.status}`;
-    const message =
-      (err && typeof err.message === 'string' && err.message) ||
-      `the server answered ${response.status}`;
-    const e = new AtlasApiError(response.status, code, message);
-    (e as any).data = data;
-    throw e;
+    throw errorFromAnswer(response.status, data);
   }
   return { status: response.status, data: data as T };
 }
@@ -112,10 +129,7 @@ export async function addAdapter(
  * the Jupyter server, which adds the adapter's secrets. Mirrors the Python API's first
  * argument and JavaScript's fetch `init`.
  */
-export async function atlasProxyFetch(
-  path: string,
-  init: RequestInit = {}
-): Promise<Response> {
+export async function atlasProxyFetch(path: string, init: RequestInit = {}): Promise<Response> {
   if (!path.startsWith('/v1/apis/http/')) {
     throw new AtlasApiError(400, 'ATLAS_BadPathError', 'paths start with /v1/apis/http/<adapter>/');
   }

@@ -21,7 +21,7 @@ const marks = {
 };
 
 /** Token spans `[from, to, kind]` of the JSON body of an `%%atlas` cell (empty otherwise). */
-export function atlasJsonTokens(text: string): [number, number, keyof typeof marks][] {
+function atlasJsonTokens(text: string): [number, number, keyof typeof marks][] {
   const newline = text.indexOf('\n');
   const first = newline < 0 ? text : text.slice(0, newline);
   if (!FIRST_LINE.test(first) || newline < 0) {

@@ -2,15 +2,8 @@
  * atlas-canvas for JupyterLab: the Atlas sidebar and `%%atlas` cell highlighting.
  * (The incidents renderer is the MIME extension in ./mime.ts.)
  */
-import {
-  ILayoutRestorer,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
-import {
-  EditorExtensionRegistry,
-  IEditorExtensionRegistry
-} from '@jupyterlab/codemirror';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { EditorExtensionRegistry, IEditorExtensionRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
@@ -24,7 +17,7 @@ const ATLAS_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" w
 <path d="M12 2a10 10 0 1 0 0 20a10 10 0 0 0 0-20zm0 2c1.3 0 2.6 2.3 3 6H9c.4-3.7 1.7-6 3-6zm-3.7.9C7.6 6.3 7.2 8 7 10H4.3a8 8 0 0 1 4-5.1zm7.4 0a8 8 0 0 1 4 5.1H17c-.2-2-.6-3.7-1.3-5.1zM4.3 12H7c.2 2 .6 3.7 1.3 5.1a8 8 0 0 1-4-5.1zm4.7 0h6c-.4 3.7-1.7 6-3 6s-2.6-2.3-3-6zm8 0h2.7a8 8 0 0 1-4 5.1c.7-1.4 1.1-3.1 1.3-5.1z"/>
 </g></svg>`;
 
-export const atlasIcon = new LabIcon({ name: 'atlas-canvas:atlas', svgstr: ATLAS_SVG });
+const atlasIcon = new LabIcon({ name: 'atlas-canvas:atlas', svgstr: ATLAS_SVG });
 
 /** The notebook a snippet goes to: the one in front, else the last focused, else any visible. */
 function activeNotebook(

@@ -13,25 +13,12 @@
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
-export const MIME_TYPE = 'application/vnd.atlas.pagerduty.incidents+json';
+import { el } from './dom';
+
+const MIME_TYPE = 'application/vnd.atlas.pagerduty.incidents+json';
 
 const KNOWN_STATUS = ['triggered', 'acknowledged', 'resolved'];
 const KNOWN_URGENCY = ['high', 'low'];
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className?: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 function str(value: unknown): string {
   if (value === null || value === undefined) {
@@ -60,7 +47,7 @@ function str(value: unknown): string {
 }
 
 /** "5 minutes ago", "in 2 hours", "3 days ago" (relative to `now`). */
-export function relativeTime(iso: string, now: number = Date.now()): string {
+function relativeTime(iso: string, now: number = Date.now()): string {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) {
     return iso;
@@ -114,7 +101,7 @@ function badge(kind: string, value: unknown, known: string[]): HTMLElement {
   return span;
 }
 
-export class IncidentsRenderer extends Widget implements IRenderMime.IRenderer {
+class IncidentsRenderer extends Widget implements IRenderMime.IRenderer {
   constructor(private readonly options: IRenderMime.IRendererOptions) {
     super();
     this.addClass('jp-AtlasIncidents');
@@ -217,7 +204,9 @@ export class IncidentsRenderer extends Widget implements IRenderMime.IRenderer {
       const lastChange = inc.resolved_at ?? inc.acknowledged_at;
       if (typeof lastChange === 'string' && lastChange) {
         const verb = inc.resolved_at ? 'resolved' : 'acknowledged';
-        created.appendChild(el('div', 'jp-AtlasIncidents-sub', `${verb} ${relativeTime(lastChange)}`));
+        created.appendChild(
+          el('div', 'jp-AtlasIncidents-sub', `${verb} ${relativeTime(lastChange)}`)
+        );
       }
       row.appendChild(created);
       const assignees = Array.isArray(inc.assignees) ? inc.assignees.map(str).filter(Boolean) : [];
@@ -230,7 +219,7 @@ export class IncidentsRenderer extends Widget implements IRenderMime.IRenderer {
   }
 }
 
-export const rendererFactory: IRenderMime.IRendererFactory = {
+const rendererFactory: IRenderMime.IRendererFactory = {
   safe: true,
   mimeTypes: [MIME_TYPE],
   // Ahead of text/html (rank 50) so JupyterLab picks the rich view; other front ends use

@@ -15,29 +15,15 @@ import {
   adapterHealth,
   listAdapters
 } from './api';
+import { el } from './dom';
 import { snippetFor } from './snippets';
 
 /** How often health is re-checked while the sidebar is visible. */
-export const HEALTH_INTERVAL_MS = 30_000;
+const HEALTH_INTERVAL_MS = 30_000;
 
 export interface ISidebarOptions {
   /** Insert `code` as a new cell in the active notebook; resolve false if there is none. */
   insertSnippet: (code: string) => Promise<boolean>;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className?: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 const STATE_LABEL: Record<string, string> = {
@@ -122,7 +108,7 @@ export class AtlasSidebar extends Widget {
       try {
         list = await listAdapters();
       } catch (reason) {
-        const data = (reason as any)?.data;
+        const data = reason instanceof AtlasApiError ? (reason.body as any) : null;
         if (data && typeof data.configFile === 'string') {
           this._configLine.textContent = `Config: ${data.configFile}`;
           this._form.hidden = !data.allowEdits;
@@ -269,7 +255,7 @@ export class AtlasSidebar extends Widget {
     const formError = el('div', 'jp-AtlasCanvas-fieldError jp-AtlasCanvas-formError');
     formError.dataset.field = 'form';
     formError.hidden = true;
-    this._fieldErrors.set('form', formError);
+    this._formError = formError;
     form.appendChild(formError);
 
     const submit = el('button', 'jp-AtlasCanvas-submit jp-mod-styled jp-mod-accept', 'Add adapter');
@@ -289,7 +275,7 @@ export class AtlasSidebar extends Widget {
     headers: HTMLTextAreaElement,
     submit: HTMLButtonElement
   ): Promise<void> {
-    for (const err of this._fieldErrors.values()) {
+    for (const err of [...this._fieldErrors.values(), this._formError]) {
       err.hidden = true;
       err.textContent = '';
     }
@@ -306,9 +292,10 @@ export class AtlasSidebar extends Widget {
       await this.refresh();
       this._setMessage(`Added adapter '${adapter.name}'.`);
     } catch (reason) {
-      const key = fieldOf(reason);
-      const target = this._fieldErrors.get(key) ?? this._fieldErrors.get('form')!;
-      target.textContent = formText(errorText(reason));
+      // The server names the field an error is about; anything else shows under the form.
+      const field = reason instanceof AtlasApiError ? reason.field : null;
+      const target = (field !== null && this._fieldErrors.get(field)) || this._formError;
+      target.textContent = errorText(reason);
       target.hidden = false;
     } finally {
       submit.disabled = false;
@@ -317,7 +304,10 @@ export class AtlasSidebar extends Widget {
 
   private _adapters: IAdapter[] = [];
   private _rows = new Map<string, { dot: HTMLElement; health: HTMLElement }>();
+  /** The error line under each form field, by the field's name in the request body. */
   private _fieldErrors = new Map<string, HTMLElement>();
+  /** Errors about no one field (or a field the form does not have). */
+  private _formError!: HTMLElement;
   private _form!: HTMLFormElement;
   private _list: HTMLUListElement;
   private _message: HTMLElement;
@@ -328,36 +318,8 @@ export class AtlasSidebar extends Widget {
 }
 
 function errorText(reason: unknown): string {
-  if (reason instanceof AtlasApiError) {
-    return reason.message;
-  }
   if (reason instanceof Error) {
     return reason.message;
   }
   return String(reason);
-}
-
-/** Which form field a validation error is about (from the server's message/key path). */
-export function fieldOf(reason: unknown): string {
-  const text = reason instanceof Error ? reason.message : String(reason);
-  if (/field: name|--adapter-name|adapter name|adapter named|metadata\.name/i.test(text)) {
-    return 'name';
-  }
-  if (/field: baseUrl|--base-url|base[- ]?url/i.test(text)) {
-    return 'baseUrl';
-  }
-  if (/field: headers|-H |header/i.test(text)) {
-    return 'headers';
-  }
-  return 'form';
-}
-
-/** The CLI's validation messages name its flags; the form names its fields. */
-export function formText(message: string): string {
-  return message
-    .replace(/--adapter-name/g, 'name')
-    .replace(/--base-url/g, 'base URL')
-    .replace(/\(hint: field: \w+\)|\(field: \w+\)/g, '')
-    .replace(/a -H header/g, 'a header')
-    .trim();
 }

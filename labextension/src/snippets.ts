@@ -4,7 +4,7 @@
 import type { IAdapter } from './api';
 
 /** Adapters whose name or base URL says PagerDuty get the `%atlas incidents` magic. */
-export function isPagerDuty(adapter: IAdapter): boolean {
+function isPagerDuty(adapter: IAdapter): boolean {
   const text = `${adapter.name} ${adapter.baseUrl ?? ''}`.toLowerCase();
   return text.includes('pagerduty');
 }
@@ -21,10 +21,9 @@ function magicWord(value: string): string {
 
 export function snippetFor(adapter: IAdapter): string {
   if (isPagerDuty(adapter)) {
-    return [
-      '%load_ext atlas_canvas',
-      `%atlas incidents --adapter ${magicWord(adapter.name)}`
-    ].join('\n');
+    return ['%load_ext atlas_canvas', `%atlas incidents --adapter ${magicWord(adapter.name)}`].join(
+      '\n'
+    );
   }
   const path = `/v1/apis/http/${encodeURIComponent(adapter.name)}/`;
   return [

@@ -319,6 +319,18 @@ def test_sidebar_snippet_and_incidents_in_chromium(
             expect(error).to_contain_text("expected an http:// or https:// URL")
             _shot(page, "03-add-adapter-validation")
             assert "statuspage" not in cfg.read_text()
+            # The server's structured error names the field: a taken name shows under Name,
+            # and the previous error is cleared.
+            form.locator('input[name="name"]').fill("pagerduty")
+            form.locator('input[name="baseUrl"]').fill("https://status.example.com/api/v2")
+            watch.expected.append((400, "/atlas-canvas/adapters"))
+            form.locator(".jp-AtlasCanvas-submit").click()
+            name_error = form.locator('.jp-AtlasCanvas-fieldError[data-field="name"]')
+            expect(name_error).to_be_visible()
+            expect(name_error).to_contain_text("already exists")
+            expect(error).to_be_hidden()
+            expect(form.locator('.jp-AtlasCanvas-fieldError[data-field="form"]')).to_be_hidden()
+            form.locator('input[name="name"]').fill("statuspage")
             form.locator('input[name="baseUrl"]').fill("https://status.example.com/api/v2")
             form.locator("textarea").fill("Authorization: OAuth ${{ STATUSPAGE_TOKEN }}")
             form.locator(".jp-AtlasCanvas-submit").click()
