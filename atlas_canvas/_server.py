@@ -261,7 +261,15 @@ class AtlasApp:
             elif isinstance(exc, UpstreamError) or exc.http_status >= 500:
                 log.warning("%s %s: %s", method, adapter, exc)
             out = web.Response(status=exc.http_status, body=exc.to_json_bytes(), content_type=_JSON)
-            if isinstance(exc, CallerBodyTimeoutError | RequestTooLargeError):
+            if isinstance(exc, CallerBodyTimeoutError):
+                # The rest of the body will not come: answer, then close at once (aiohttp
+                # would otherwise linger 10 s reading the body nobody sends).
+                out.force_close()
+                await out.prepare(request)
+                await out.write_eof()
+                if request.transport is not None:
+                    request.transport.close()
+            elif isinstance(exc, RequestTooLargeError):
                 out.force_close()  # the rest of the body is not read: the connection is done
             return out
         except Exception as exc:

@@ -66,3 +66,55 @@ async def test_internal_errors_are_500_json_and_never_leak(
     assert "RuntimeError" in caplog.text and "internal error in GET pd" in caplog.text
     access = [r.getMessage() for r in caplog.records if r.name == "atlas_canvas.access"]
     assert len(access) == 2 and '"GET pd /x" 500 upstream=-' in access[0]
+
+
+async def test_reload_runs_off_the_event_loop_and_survives_any_failure(
+    tmp_path: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A slow parse (a deep or huge YAML file) must not stall requests, and a loader that
+    fails in an unexpected way (RecursionError) keeps the old config with one log line."""
+    import time
+    from pathlib import Path
+
+    from atlas_canvas._config import AtlasConfig
+
+    cfg_path = Path(str(tmp_path)) / "atlas.yml"
+    cfg_path.write_text(config_yaml({"pd": "http://127.0.0.1:9/base"}))
+    first = parse_config(cfg_path.read_text())
+    calls = 0
+
+    def slow_broken_loader(path: object) -> AtlasConfig:
+        nonlocal calls
+        calls += 1
+        time.sleep(1.0)  # a parse that takes a second, in whatever thread it runs
+        raise RecursionError("maximum recursion depth exceeded")
+
+    router = Router(config_path=cfg_path, loader=slow_broken_loader)
+    router.set_config(first)
+    app = AtlasApp(router, token="tok", sender=ExplodingSender())  # type: ignore[arg-type]
+    port = free_port()
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    caplog.set_level(logging.INFO, logger="atlas_canvas")
+    task = asyncio.create_task(serve(app, ServerOptions(port=port), stop=stop, on_ready=ready.set))
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            app.request_reload()
+            app.request_reload()  # a second SIGHUP during the reload is folded into it
+            worst = 0.0
+            while app._reloading is not None and not app._reloading.done():
+                t0 = time.monotonic()
+                assert (await client.get("/healthcheck")).status_code == 200
+                worst = max(worst, time.monotonic() - t0)
+                await asyncio.sleep(0.02)
+            assert worst < 0.3, f"the event loop stalled {worst:.2f} s during the reload"
+            r = await client.get("/v1/apis/http", headers={"Atlas-Accesstoken": "tok"})
+            assert [a["name"] for a in r.json()] == ["pd"]  # the old config still serves
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    assert calls == 1
+    failed = [r.getMessage() for r in caplog.records if "config reload failed" in r.getMessage()]
+    assert len(failed) == 1 and "RecursionError" in failed[0]
+    assert "Traceback" not in caplog.text
