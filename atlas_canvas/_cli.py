@@ -53,7 +53,7 @@ def _register() -> None:
     # the modules import heavy libraries inside the command bodies.
     import importlib
 
-    for name in ("_cli_config", "_cli_proxy", "_cli_sim", "_cli_demo"):
+    for name in ("_cli_config", "_cli_proxy", "_cli_sim", "_cli_demo", "_cli_pagerduty"):
         try:
             importlib.import_module(f"{__package__}.{name}")
         except ModuleNotFoundError as exc:

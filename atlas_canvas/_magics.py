@@ -48,7 +48,7 @@ from ._target import set_session_config_path
 
 __all__ = ["AdapterTable", "AtlasMagics", "load_ipython_extension", "unload_ipython_extension"]
 
-SUBCOMMANDS = ("adapters", "curl", "incidents", "dashboard", "oncall", "help")
+SUBCOMMANDS = ("adapters", "curl", "incidents", "dashboard", "oncall", "sync", "help")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 HELP = """\
@@ -64,9 +64,14 @@ HELP = """\
     The incidents dashboard (filters, tiles, chart, table, acknowledge/resolve).
 %atlas oncall [--adapter A] [--at T] [--escalation-policy ID]... [-o NAME]
     Who is on call now (or at T), per escalation policy and level.
+%atlas sync [--adapter A] [--since T] [--store PATH]
+    Sync the incident store (first: the history, default 365d; later: what changed).
 %%atlas METHOD PATH [-H 'Name: value']... [-o NAME]
     <body>
     One request with the cell as its body (JSON gets Content-Type: application/json).
+%%atlas sql [--adapter A] [--store PATH] [-o NAME]
+    <DuckDB SQL>
+    A query against the incident store (tables incidents, log_entries, services, ...).
 
 Settings: %config AtlasMagics.config_file / .adapter / .display_limit / .progress
 Config: -f-like precedence: AtlasMagics.config_file, then $ATLAS_CONFIG, then ./atlas.yml;
@@ -212,7 +217,9 @@ class AtlasMagics(Magics, Configurable):
                          [--team ID] [--since T] [--until T] [--all] [-o NAME]
         %atlas dashboard [--adapter A] [same filters as incidents]
         %atlas oncall [--adapter A] [--at T] [--escalation-policy ID]... [-o NAME]
+        %atlas sync [--adapter A] [--since T] [--store PATH]
         %%atlas METHOD PATH [-H 'Name: value']... [-o NAME]   (cell body = request body)
+        %%atlas sql [--adapter A] [--store PATH] [-o NAME]    (cell body = DuckDB SQL)
 
         Examples::
 
@@ -237,6 +244,7 @@ class AtlasMagics(Magics, Configurable):
             "incidents": self._incidents,
             "dashboard": self._dashboard,
             "oncall": self._oncall,
+            "sync": self._sync,
         }.get(sub)
         if handler is None:
             hint = _did_you_mean(sub, SUBCOMMANDS) or "subcommands: " + ", ".join(SUBCOMMANDS)
@@ -306,6 +314,8 @@ class AtlasMagics(Magics, Configurable):
         p.add_argument("-o", "--out", dest="out", default=None)
         if not argv:
             raise UsageError("%%atlas needs METHOD PATH on its first line", hint="see %atlas?")
+        if argv[0].lower() == "sql":
+            return self._sql(argv[1:], cell)
         if argv[0] in SUBCOMMANDS:
             raise UsageError(
                 f"%%atlas runs one request; use %atlas {argv[0]} (one %) for that subcommand"
@@ -360,6 +370,31 @@ class AtlasMagics(Magics, Configurable):
         )
         self._store(ns.out, board)
         return board
+
+    def _sync(self, argv: list[str]) -> Any:
+        from .pagerduty._store import sync
+
+        p = _parser("sync")
+        p.add_argument("--adapter", default=None)
+        p.add_argument("--since", default=None)
+        p.add_argument("--store", default=None)
+        ns = p.parse_args(argv)
+        return sync(ns.adapter or self.adapter, ns.since, ns.store, progress=self.progress)
+
+    def _sql(self, argv: list[str], cell: str) -> Any:
+        from .pagerduty._store import open_store
+
+        p = _parser("sql")
+        p.prog = "%%atlas sql"
+        p.add_argument("--adapter", default=None)
+        p.add_argument("--store", default=None)
+        p.add_argument("-o", "--out", dest="out", default=None)
+        ns = p.parse_args(argv)
+        if not cell.strip():
+            raise UsageError("%%atlas sql needs a query in the cell", hint="e.g. select * ...")
+        df = open_store(ns.adapter or self.adapter, ns.store).sql(cell)
+        self._store(ns.out, df)
+        return df
 
     def _oncall(self, argv: list[str]) -> Any:
         from .pagerduty._oncall import on_call_now

@@ -21,6 +21,8 @@ __all__ = [
     "IncidentDashboard",
     "IncidentTable",
     "PagerDutySession",
+    "Store",
+    "SyncReport",
     "acknowledge",
     "acknowledge_async",
     "add_note",
@@ -31,14 +33,18 @@ __all__ = [
     "fetch_incidents",
     "incidents",
     "incidents_frame",
+    "interruptions_chart",
     "mtta_mttr",
     "noisiest_services",
+    "oncall_view",
     "oncalls",
     "open_by_age",
+    "open_store",
     "per_day_chart",
     "resolve",
     "resolve_async",
     "responder_load",
+    "sync",
     "weekly_chart",
     "with_ack_times",
     "with_ack_times_async",
@@ -62,9 +68,12 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ._enrich import with_ack_times, with_ack_times_async
     from ._frame import COLUMNS, incidents_frame
     from ._oncall import oncalls
+    from ._oncall_view import interruptions_chart, oncall_view
     from ._responders import analytics_incidents, responder_load
     from ._pager import FetchStats
     from ._session import PagerDutySession
+    from ._store import Store, open_store, sync
+    from ._sync import SyncReport
 
 _LAZY = {
     "COLUMNS": "._frame",
@@ -78,6 +87,8 @@ _LAZY = {
     "add_note_async": "._actions",
     "after_hours_share": "._analytics",
     "analytics_incidents": "._responders",
+    "interruptions_chart": "._oncall_view",
+    "oncall_view": "._oncall_view",
     "oncalls": "._oncall",
     "responder_load": "._responders",
     "dashboard": "._dashboard",
@@ -93,6 +104,10 @@ _LAZY = {
     "with_ack_times_async": "._enrich",
     "resolve": "._actions",
     "resolve_async": "._actions",
+    "Store": "._store",
+    "SyncReport": "._sync",
+    "open_store": "._store",
+    "sync": "._store",
 }
 
 

@@ -36,6 +36,7 @@ async def fetch_incidents(
     transport: Any = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     session: PagerDutySession | None = None,
+    store: Any = None,
 ) -> pd.DataFrame:
     """Every incident matching the filters, as a DataFrame (awaitable; see :func:`incidents`).
 
@@ -55,6 +56,19 @@ async def fetch_incidents(
         until=until,
         date_range=date_range,
     )
+    if store is not None and store is not False:
+        # The incident store: sync what changed, then read the window from the file.
+        from ._store import incidents_through_store
+
+        return await incidents_through_store(
+            query,
+            store,
+            config=config,
+            base_url=base_url,
+            transport=transport,
+            progress=progress,
+            concurrency=concurrency,
+        )
     session = PagerDutySession.create(
         adapter, config=config, base_url=base_url, transport=transport, session=session
     )
@@ -98,6 +112,7 @@ def incidents(
     transport: Any = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     session: PagerDutySession | None = None,
+    store: Any = None,
 ) -> pd.DataFrame:
     """Every PagerDuty incident matching the filters, as a DataFrame (blocking).
 
@@ -119,6 +134,10 @@ def incidents(
     ``alert_count`` (Int64), ``html_url``. The raw PagerDuty dicts: ``df.pagerduty.raw``.
     PagerDuty drops acknowledgements once an incident is resolved; ``with_ack_times(df)``
     reads them back from the log entries.
+
+    ``store=True`` (or a path, or a :class:`Store`) syncs the incident store first (only what
+    changed since the last sync) and reads the window from it: the same columns, with the
+    first-ack times of resolved incidents already filled in; ``df.attrs["sync"]`` is the report.
 
     Example::
 
@@ -142,5 +161,6 @@ def incidents(
             transport=transport,
             concurrency=concurrency,
             session=session,
+            store=store,
         )
     )

@@ -24,7 +24,7 @@ import os
 import time
 import weakref
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,14 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from ._sync import SyncReport
 
-__all__ = ["Store", "default_store_path", "open_store", "sync", "sync_async"]
+__all__ = [
+    "Store",
+    "default_store_path",
+    "incidents_through_store",
+    "open_store",
+    "sync",
+    "sync_async",
+]
 
 #: Seconds a read (or the write of a sync) retries while another process holds the file.
 DEFAULT_BUSY_TIMEOUT = 30.0
@@ -644,6 +651,63 @@ def open_store(
     return store
 
 
+async def incidents_through_store(
+    query: Any,
+    store: Any,
+    *,
+    config: Any = None,
+    base_url: str | None = None,
+    transport: Any = None,
+    progress: bool = True,
+    concurrency: int | None = None,
+) -> pd.DataFrame:
+    """``pagerduty.incidents(..., store=...)``: sync the store, then read ``query`` from it.
+
+    ``store`` is ``True`` (the adapter's default file), a path, or a :class:`Store`. The window
+    is the one :func:`pagerduty.incidents` would fetch (``df.attrs["window"]``); a window that
+    reaches further back than the store makes the sync fetch that history first.
+    """
+    import asyncio
+
+    from ._query import parse_time
+
+    if isinstance(store, Store):
+        target = store
+    else:
+        path = None if store is True else store
+        target = await asyncio.to_thread(
+            open_store,
+            query.adapter,
+            path,
+            config=config,
+            base_url=base_url,
+            transport=transport,
+        )
+    window = query.window()
+    since = parse_time(window["since"]) if window["since"] else None
+    until = parse_time(window["until"]) if window["until"] else None
+    report = await target.sync_async(since, progress=progress, concurrency=concurrency)
+    df = await asyncio.to_thread(
+        target.incidents,
+        statuses=list(query.statuses),
+        urgencies=list(query.urgencies),
+        service_ids=list(query.service_ids),
+        team_ids=list(query.team_ids),
+        since=since,
+        until=until,
+    )
+    df.attrs["window"] = window
+    df.attrs["sync"] = report.as_dict()
+    df.attrs["fetch"] = {
+        "requests": report.requests,
+        "retries": report.retries,
+        "rate_limited": report.rate_limited,
+        "total": len(df),
+        "seconds": round(report.seconds, 3),
+    }
+    return df
+
+
 async def sync_async(
     adapter: str = "pagerduty",
     since: TimeArg = None,
@@ -693,7 +757,3 @@ def sync(
             lock_timeout=lock_timeout,
         )
     )
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)

@@ -120,6 +120,10 @@ class SyncReport:
     def __repr__(self) -> str:
         return f"<SyncReport {self}>"
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        # IPython (``%atlas sync``, a cell ending in ``store.sync()``) shows the sentence.
+        p.text(str(self))
+
     def as_dict(self) -> dict[str, Any]:
         """Plain values (times as ISO text) for logs and JSON."""
         out = asdict(self)
@@ -475,11 +479,18 @@ async def _first(
     jobs: list[Any] = [fetcher.incident_window(since, until, top=True), _references(fetcher)]
     if ack_times:
         jobs.append(fetcher.log_window(since, until, overview=True))
+    t0 = time.monotonic()
     results = await asyncio.gather(*jobs)
     records, references = results[0], results[1]
     entries = results[2] if ack_times else []
-    work = _Work(incidents=records, entries=entries, references=references, history_since=since)
     mark = _watermark(entries, records) or since
+    # The listing and the log ran side by side: a change made while they ran may be in the
+    # log but not in the listed incident. Entries from before the sync started are safe; the
+    # rest (the last OVERLAP, or the sync's own duration if longer) are left for the next
+    # sync, which reads them as new and refetches their incidents.
+    cut = mark - max(OVERLAP, timedelta(seconds=time.monotonic() - t0 + 60))
+    settled = [e for e in entries if (_parse(e.get("created_at")) or mark) < cut]
+    work = _Work(incidents=records, entries=settled, references=references, history_since=since)
     report.first = True
     report.new = len(records)
     report.refetched = len(records)
@@ -490,6 +501,7 @@ async def _first(
         {
             "history_since": _fmt(since),
             "watermark": _fmt(mark),
+            "log_from": _fmt(max(since, cut)),
             "references_at": _fmt(now),
             "ack_times": "true" if ack_times else "false",
         }
@@ -545,8 +557,12 @@ async def _incremental(
     assert mark is not None and history is not None
     now = datetime.now(timezone.utc).replace(microsecond=0)
     lo = mark - OVERLAP
+    resume = _parse(state.get("log_from"))
+    if resume is not None:
+        lo = min(lo, resume)  # what the first sync left unconfirmed
     until = max(now, mark) + timedelta(seconds=60)
     work = _Work(history_since=history)
+    work.state["log_from"] = None
 
     extend: Any = None
     if asked_since is not None and asked_since < history:

@@ -58,18 +58,34 @@ class SimAccount:
         #: A hook that may rewrite a reply (path, query, status, body) -> body.
         self.rewrite: Callable[[str, str, bytes], bytes] | None = None
         self.down = False
+        #: Refuse connections once this many requests were answered (the API goes away).
+        self.fail_after: int | None = None
+        #: Answer 429 (with ratelimit-reset) to the requests numbered in this range.
+        self.storm: range = range(0)
 
     # -- transport -----------------------------------------------------------------------------
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        if self.down:
+        if self.down or (self.fail_after is not None and self.requests >= self.fail_after):
             raise httpx.ConnectError("simulator down", request=request)
+        n = self.requests
         path = request.url.path.removeprefix(PREFIX)
         query = request.url.query.decode()
         self.calls[path if not path.startswith("/incidents/") else "/incidents/{id}"] += 1
         reply = self.sim.handle(
             request.method, path, query, {"authorization": f"Token token={TOKEN}"}, b""
         )
+        if n in self.storm:
+            self.status[429] += 1
+            return httpx.Response(
+                429,
+                headers={
+                    "ratelimit-limit": "960",
+                    "ratelimit-remaining": "0",
+                    "ratelimit-reset": "1",
+                },
+                json={"error": {"message": "Rate Limit Exceeded", "code": 2020}},
+            )
         self.status[reply.status] += 1
         body = reply.body
         if self.rewrite is not None and reply.status == 200:

@@ -1,4 +1,4 @@
-"""The incident store: reads, schema, lock, SQL, connection, Parquet (simulated account, no sockets)."""
+"""The incident store: reads, schema, lock, SQL, connection, Parquet (simulated, no sockets)."""
 
 from __future__ import annotations
 
@@ -46,13 +46,15 @@ def fresh(synced: tuple[SimAccount, Store, SyncReport]) -> pd.DataFrame:
 def test_first_sync_reports_and_equals_a_fresh_fetch(
     synced: tuple[SimAccount, Store, SyncReport], fresh: pd.DataFrame
 ) -> None:
-    acc, store, report = synced
+    _, store, report = synced
     assert report.first and report.new == 400 and report.changed == 0
     assert report.requests > 0 and report.rate_limited == 0
     assert report.watermark is not None and report.watermark <= NOW
     assert str(report).startswith("0 changed, 400 new, ")
     df = store.incidents()
-    assert {k: str(v) for k, v in df.dtypes.items()} == {k: str(pd.Series([], dtype=v).dtype) for k, v in COLUMNS.items()}
+    assert {k: str(v) for k, v in df.dtypes.items()} == {
+        k: str(pd.Series([], dtype=v).dtype) for k, v in COLUMNS.items()
+    }
     same_rows(df, fresh)
     # First-ack times of resolved incidents came with the sync (the list forgets them).
     resolved = df[df.status == "resolved"]
@@ -90,7 +92,7 @@ def test_filters_match_the_frame(
     want = fresh
     if "statuses" in filters:
         s = filters["statuses"]
-        want = want[want.status.isin([s] if isinstance(s, str) else s)]
+        want = want[want.status.isin([s] if isinstance(s, str) else list(s))]  # type: ignore[call-overload]
     if "urgencies" in filters:
         want = want[want.urgency == filters["urgencies"]]
     if "since" in filters:
@@ -107,7 +109,9 @@ def test_service_and_team_filters(
 ) -> None:
     store = synced[1]
     service = fresh.service_id.iloc[0]
-    assert set(store.incidents(service_ids=service).id) == set(fresh[fresh.service_id == service].id)
+    assert set(store.incidents(service_ids=service).id) == set(
+        fresh[fresh.service_id == service].id
+    )
     raw = store.incidents().pagerduty.raw
     team_id = raw[0]["teams"][0]["id"]
     expected = {r["id"] for r in raw if any(t["id"] == team_id for t in r["teams"])}
@@ -135,7 +139,9 @@ def test_raw_dicts_are_read_from_the_store_on_demand(
     last = df.iloc[-3:]
     dicts = last.pagerduty.raw
     assert [d["id"] for d in dicts] == list(last.id)
-    full = acc.sim.store.render.incident(acc.sim.store.find_incident(dicts[0]["id"]))
+    found = acc.sim.store.find_incident(dicts[0]["id"])
+    assert found is not None
+    full = acc.sim.store.render.incident(found)
     assert dicts[0]["title"] == full["title"] and dicts[0]["html_url"] == full["html_url"]
     assert len(raw._cache) <= 3
 
@@ -272,7 +278,9 @@ def test_a_read_meets_a_writer_in_another_process_and_says_so(tmp_path: Path) ->
         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('open', flush=True); "
         "time.sleep(30)"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "open"
         with pytest.raises(StoreBusyError, match="another process holds it"):
