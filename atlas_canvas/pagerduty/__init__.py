@@ -37,7 +37,6 @@ __all__ = [
     "mtta_mttr",
     "noisiest_services",
     "oncall_view",
-    "oncall_view",
     "oncalls",
     "open_by_age",
     "open_store",
@@ -70,7 +69,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ._frame import COLUMNS, incidents_frame
     from ._oncall import oncalls
     from ._oncall_view import interruptions_chart, oncall_view
-    from ._oncall_view import interruptions_chart, oncall_view
     from ._responders import analytics_incidents, responder_load
     from ._pager import FetchStats
     from ._session import PagerDutySession
@@ -89,8 +87,6 @@ _LAZY = {
     "add_note_async": "._actions",
     "after_hours_share": "._analytics",
     "analytics_incidents": "._responders",
-    "interruptions_chart": "._oncall_view",
-    "oncall_view": "._oncall_view",
     "interruptions_chart": "._oncall_view",
     "oncall_view": "._oncall_view",
     "oncalls": "._oncall",
