@@ -104,10 +104,6 @@ class AtlasCanvas(Configurable):
     ).tag(config=True)
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "atlas_canvas.jupyter"}]
-
-
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Register the handlers on the running server (called by jupyter_server)."""
     from ._handlers import ExtensionState, handlers
@@ -139,7 +135,7 @@ def _protect_kernels(serverapp: Any, state: Any) -> None:
 
     policy = KernelEnvPolicy(
         secret_names=secret_names,
-        atlas_url=lambda: state.settings.kernel_atlas_url or _atlas_url(serverapp),
+        atlas_url=lambda: state.settings.kernel_atlas_url or _route_for_kernels(serverapp),
         is_alive=lambda kernel_id: kernel_id in kernel_manager,
         log=serverapp.log,
     )
@@ -162,8 +158,6 @@ def _protect_kernels(serverapp: Any, state: Any) -> None:
 def _protect_terminals(serverapp: Any, policy: Any) -> None:
     """Terminals start without the variables adapters name (no ATLAS_URL: a terminal is not
     a kernel and gets no token; `mom curl` there needs its own ATLAS_URL and token)."""
-    from ._kernels import OWN_VARIABLES
-
     manager = serverapp.web_app.settings.get("terminal_manager")
     original = getattr(manager, "make_term_env", None)
     if original is None:
@@ -171,11 +165,21 @@ def _protect_terminals(serverapp: Any, policy: Any) -> None:
 
     def make_term_env(*args: Any, **kwargs: Any) -> dict[str, str]:
         env: dict[str, str] = original(*args, **kwargs)
-        for name in policy.withheld(env) - set(OWN_VARIABLES):
+        for name in policy.withheld(env):
             del env[name]
         return env
 
     manager.make_term_env = make_term_env
+
+
+def _route_for_kernels(serverapp: Any) -> str | None:
+    """This server's route, unless the server was started with ``ATLAS_URL``: notebooks are
+    then pointed at that Atlas server (a team server) and keep its URL and token."""
+    import os
+
+    if os.environ.get("ATLAS_URL"):
+        return None
+    return _atlas_url(serverapp)
 
 
 def _atlas_url(serverapp: Any) -> str | None:
@@ -217,7 +221,3 @@ async def _unload_jupyter_server_extension(serverapp: Any) -> None:
     state = serverapp.web_app.settings.get(SETTINGS_KEY)
     if state is not None:
         await state.close()
-
-
-# jupyter_server < 2 looked for this name.
-load_jupyter_server_extension = _load_jupyter_server_extension

@@ -6,11 +6,12 @@ print ``os.environ``. With the extension loaded, every kernel is started instead
 
 * the server's environment **minus** every variable an adapter of the config names in a
   ``${{ VAR }}`` template (every name seen since the server started, so a config edit that
-  drops an adapter does not hand its variable back to kernels), minus any ``ATLAS_URL`` /
-  ``ATLAS_ACCESS_TOKEN`` of the server's own;
+  drops an adapter does not hand its variable back to kernels);
 * ``ATLAS_URL`` = the extension's proxy route on this server
   (``http://127.0.0.1:<port>/<base_url>atlas-canvas``), so ``atlasProxyFetch``, ``%atlas``
-  and ``pagerduty.*`` go through the server, which adds the secrets upstream;
+  and ``pagerduty.*`` go through the server, which adds the secrets upstream. (When the
+  server itself was started with ``ATLAS_URL``, notebooks are meant for that Atlas server,
+  e.g. a team server: kernels then keep its ``ATLAS_URL`` and ``ATLAS_ACCESS_TOKEN``.)
 * ``ATLAS_ACCESS_TOKEN`` = a random token for this kernel only. The proxy route accepts it
   (``Atlas-Accesstoken`` header, constant-time compare) as long as the kernel is known to
   the kernel manager: it dies when the kernel is shut down, culled or dies.
@@ -49,9 +50,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = ["KernelEnv", "KernelEnvPolicy", "KernelTokens", "install", "make_non_dumpable"]
-
-#: Variables the policy sets itself; a server value of them never reaches a kernel.
-OWN_VARIABLES = ("ATLAS_URL", "ATLAS_ACCESS_TOKEN")
 
 
 class KernelTokens:
@@ -145,7 +143,7 @@ class KernelEnvPolicy:
     def withheld(self, env: Mapping[str, str]) -> set[str]:
         """The names in ``env`` a kernel does not get."""
         names = self.named_variables()
-        return {k for k in env if k in names or k in OWN_VARIABLES}
+        return {k for k in env if k in names}
 
     def env_for(
         self,
@@ -154,7 +152,8 @@ class KernelEnvPolicy:
         extra: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
         """The environment of a kernel launch: ``base`` (default the server's environment)
-        and ``extra`` without the withheld names, plus ``ATLAS_URL`` and the kernel token."""
+        and ``extra`` without the withheld names, plus ``ATLAS_URL`` and the kernel token
+        (which replace the server's own); without a URL the server's ones are inherited."""
         source = dict(os.environ if base is None else base)
         source.update(extra or {})
         drop = self.withheld(source)
@@ -226,7 +225,7 @@ def install(kernel_manager: Any, policy: KernelEnvPolicy, log: Any = None) -> No
                 "atlas-canvas: kernel %s starts without %d variable(s) the adapters name; "
                 "ATLAS_URL points at this server's atlas-canvas route",
                 kernel_id,
-                len(withheld - set(OWN_VARIABLES)),
+                len(withheld),
             )
         try:
             return str(await ensure_async(original(*args, **kwargs)))

@@ -44,6 +44,17 @@ def test_env_drops_named_and_own_variables_and_adds_url_and_token() -> None:
     assert PLANTED_SECRET not in repr(policy.tokens) + repr(KernelEnv(policy, "k1", base))
 
 
+def test_without_a_url_the_servers_atlas_url_and_token_are_inherited() -> None:
+    policy = KernelEnvPolicy(
+        secret_names=lambda: {"S"}, atlas_url=lambda: None, is_alive=lambda k: True
+    )
+    base = {"S": "x", "ATLAS_URL": "https://team:8443", "ATLAS_ACCESS_TOKEN": "team-token"}
+    assert policy.env_for("k", base) == {
+        "ATLAS_URL": "https://team:8443",
+        "ATLAS_ACCESS_TOKEN": "team-token",
+    }
+
+
 def test_names_are_remembered_and_a_broken_config_withholds_them(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

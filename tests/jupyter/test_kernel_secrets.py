@@ -57,7 +57,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
 @pytest.fixture(scope="module")
 def jp(sim: SimEnv) -> Iterator[JupyterProcess]:
     tmp = sim.config_path.parent
-    env = {**sim.env, LATE_VARIABLE: LATE_VALUE, "ATLAS_URL": "http://127.0.0.1:9/server-own"}
+    env = {**sim.env, LATE_VARIABLE: LATE_VALUE, "ATLAS_ACCESS_TOKEN": "server-own-token"}
     with run_jupyter(tmp, sim.config_path, env_extra=env) as server:
         yield server
         log = server.log()
@@ -244,3 +244,23 @@ def test_kernel_that_dies_is_restarted_without_secret(jp: JupyterProcess) -> Non
     assert second["incidents"] == INCIDENTS
     assert second["env"]["ATLAS_ACCESS_TOKEN"] == first["env"]["ATLAS_ACCESS_TOKEN"]
     httpx.delete(jp.url + f"api/kernels/{kernel_id}", headers=_auth(jp), timeout=60)
+
+
+def test_server_started_with_atlas_url_keeps_kernels_on_that_server(
+    sim: SimEnv, tmp_path: Path
+) -> None:
+    """Notebooks pointed at a team server (ATLAS_URL in Jupyter's environment, as the README
+    shows) stay pointed there; the local config's variables are still withheld."""
+    team = "https://atlas.team.example:8443"
+    env = {**sim.env, "ATLAS_URL": team, "ATLAS_ACCESS_TOKEN": "team-token-7c1"}
+    with run_jupyter(tmp_path, sim.config_path, env_extra=env) as server:
+        kernel_id = _start_kernel(server)
+        text = run_in_kernel(
+            server, kernel_id, "import os, json; print('ENV' + json.dumps(dict(os.environ)))"
+        )
+        kernel_env = json.loads(next(x for x in text.splitlines() if x.startswith("ENV"))[3:])
+        httpx.delete(server.url + f"api/kernels/{kernel_id}", headers=_auth(server), timeout=60)
+    assert kernel_env["ATLAS_URL"] == team
+    assert kernel_env["ATLAS_ACCESS_TOKEN"] == "team-token-7c1"
+    assert "PAGERDUTY_ACCOUNT_TOKEN" not in kernel_env
+    assert PLANTED_SECRET not in json.dumps(kernel_env)
