@@ -394,3 +394,33 @@ async def test_requests_in_flight_per_origin_are_capped() -> None:
         assert await _body(await slow.send(_req(srv.url))) == b"ok"
         await sender.aclose()
         await slow.aclose()
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+async def test_bytes_arriving_on_an_idle_pooled_connection_close_it(method: str) -> None:
+    """A stray response that arrives after a complete answer, while the connection waits in
+    the pool, is never handed to the next request as its response."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            req = await _read_request(reader)
+            if b"/plain" in req.split(b"\r\n", 1)[0]:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nplain")
+                await writer.drain()
+                continue
+            body = b"" if req.startswith(b"HEAD") else b"first"
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + body)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Stray: 1\r\n\r\nevil!")
+            await writer.drain()
+
+    async with Server(handler) as srv:
+        sender = Sender()
+        resp = await sender.send(_req(srv.url, method), b"{}" if method != "GET" else None)
+        assert await _body(resp) == (b"" if method == "HEAD" else b"first")
+        await asyncio.sleep(0.2)  # the stray bytes are in, on the idle connection
+        resp = await sender.send(_req(srv.url, "GET", "/plain"))
+        assert ("X-Stray", "1") not in resp.headers
+        assert await _body(resp) == b"plain"
+        assert srv.connections == 2  # the first connection was not trusted again
