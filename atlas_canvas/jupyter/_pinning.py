@@ -128,17 +128,21 @@ class ConfigPin:
 
 
 def config_writable_through_contents(config_path: Path, serverapp: Any) -> bool:
-    """Whether Jupyter's contents API can write ``config_path``: it lies under the contents
-    root and is not hidden from it (or hidden files are allowed)."""
+    """Whether Jupyter's contents API can write or replace ``config_path``: the file, or the
+    directory entry the server reads it through (a symlink can be replaced), lies under the
+    contents root and is not hidden from it (or hidden files are allowed)."""
     root_dir = getattr(serverapp, "root_dir", None)
     if not root_dir:
         return False
-    try:
-        rel = config_path.resolve().relative_to(Path(root_dir).resolve())
-    except ValueError:
-        return False
+    root = Path(root_dir).resolve()
     contents = getattr(serverapp, "contents_manager", None)
-    if contents is not None and not getattr(contents, "allow_hidden", False):
-        if any(part.startswith(".") for part in rel.parts):
-            return False
-    return True
+    allow_hidden = contents is None or bool(getattr(contents, "allow_hidden", False))
+    entry = Path(os.path.abspath(config_path))
+    for candidate in (entry.parent.resolve() / entry.name, entry.resolve()):
+        try:
+            rel = candidate.relative_to(root)
+        except ValueError:
+            continue
+        if allow_hidden or not any(part.startswith(".") for part in rel.parts):
+            return True
+    return False

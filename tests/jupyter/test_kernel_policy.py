@@ -238,3 +238,30 @@ def test_kernel_atlas_url_follows_the_server(
 
     app = SimpleNamespace(ip=ip, certfile=certfile, sock=sock, base_url=base_url, port=8888)
     assert _atlas_url(app) == expected
+
+
+def test_config_writable_through_contents(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from atlas_canvas.jupyter._pinning import config_writable_through_contents
+
+    root = tmp_path / "root"
+    (root / ".hidden").mkdir(parents=True)
+    shown = SimpleNamespace(allow_hidden=False)
+    app = SimpleNamespace(root_dir=str(root), contents_manager=shown)
+    assert config_writable_through_contents(root / "atlas.yml", app)
+    assert config_writable_through_contents(root / "sub" / "atlas.yml", app)
+    assert not config_writable_through_contents(tmp_path / "atlas.yml", app)
+    assert not config_writable_through_contents(root / ".hidden" / "atlas.yml", app)
+    assert not config_writable_through_contents(root / ".atlas.yml", app)
+    app.contents_manager = SimpleNamespace(allow_hidden=True)
+    assert config_writable_through_contents(root / ".hidden" / "atlas.yml", app)
+    # A symlink inside the root can be replaced through the contents API, wherever it points;
+    # one outside the root pointing in reads a file the contents API can rewrite.
+    (tmp_path / "outside.yml").write_text("x")
+    (root / "link.yml").symlink_to(tmp_path / "outside.yml")
+    assert config_writable_through_contents(root / "link.yml", app)
+    (tmp_path / "in.yml").symlink_to(root / "atlas.yml")
+    assert config_writable_through_contents(tmp_path / "in.yml", app)
+    (tmp_path / "plain.yml").write_text("x")
+    assert not config_writable_through_contents(tmp_path / "plain.yml", app)
