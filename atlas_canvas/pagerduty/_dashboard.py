@@ -406,7 +406,12 @@ class IncidentDashboard:
         self.show_info("refreshing…")
         self.set_frame(self._loader())
         self._ack_checked.clear()
-        self.show_info(f"refreshed: {len(self.df):,} incidents")
+        synced = self.df.attrs.get("sync")
+        if isinstance(synced, dict) and synced.get("summary"):
+            # From the incident store: say what the incremental sync did.
+            self.show_info(f"refreshed: {synced['summary']}; {len(self.df):,} incidents")
+        else:
+            self.show_info(f"refreshed: {len(self.df):,} incidents")
 
     def _load_ack_times(self, _b: Any) -> None:
         """Fill first-acknowledgement times of the resolved incidents shown, in place."""
@@ -518,11 +523,14 @@ def dashboard(
     config: Any = None,
     base_url: str | None = None,
     transport: Any = None,
+    store: Any = None,
 ) -> IncidentDashboard:
     """The incidents dashboard, over a fetch (adapter name) or a frame you already have.
 
     A fetch error does not raise: the dashboard opens empty with the error shown, and Refresh
-    retries.
+    retries. With ``store=True`` (or a path or a ``Store``), and for a frame read through the
+    incident store, Refresh is an incremental sync plus a reload from the store, and says what
+    it did ("12 changed, 3 new, 4 requests, 0.6 s").
 
     Example::
 
@@ -550,6 +558,8 @@ def dashboard(
             "until": until,
             "date_range": date_range,
         }
+        if store is not None and store is not False:
+            fetch_args["store"] = store
     conn = {"config": config, "base_url": base_url, "transport": transport}
 
     loader: Callable[[], pd.DataFrame] | None = None

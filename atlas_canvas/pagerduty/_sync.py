@@ -127,6 +127,7 @@ class SyncReport:
     def as_dict(self) -> dict[str, Any]:
         """Plain values (times as ISO text) for logs and JSON."""
         out = asdict(self)
+        out["summary"] = str(self)
         for key in ("watermark", "since"):
             value = out[key]
             out[key] = _fmt(value) if value is not None else None

@@ -25,6 +25,7 @@ from tests.pagerduty.simenv import NOW, SimEnv, apply_env, simulator_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SINCE = (NOW - dt.timedelta(days=200)).isoformat()
+UNTIL = (NOW + dt.timedelta(days=1)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +185,24 @@ def test_kubernetes_cronjob_runs_a_real_sync() -> None:
     assert "envFrom" not in container
     dockerfile = (ROOT / "docs/deploy/Dockerfile.sync").read_text()
     assert "duckdb" in dockerfile and "pandas" in dockerfile
+
+
+def test_dashboard_refresh_is_an_incremental_sync(sim: SimEnv, tmp_path: Path) -> None:
+    path = tmp_path / "board.duckdb"
+    board = pagerduty.dashboard("pagerduty", since=SINCE, until=UNTIL, progress=False, store=path)
+    assert path.exists() and len(board.df) > 0 and board.df.attrs["sync"]["first"]
+    board.refresh_w.click()  # confirms the first sync's last minutes
+    open_ids = board.df[board.df.status == "triggered"].id.tolist()
+    done_ids = board.df[board.df.status == "resolved"].id.tolist()
+    assert open_ids and done_ids, "the simulated account has open and resolved incidents"
+    pagerduty.acknowledge(open_ids[:1])
+    pagerduty.add_note(done_ids[0], "postmortem linked")
+    board.refresh_w.click()
+    message = board.message_w.value
+    assert "refreshed: 2 changed, 0 new, " in message and " requests, " in message, message
+    assert board.df.set_index("id").status[open_ids[0]] == "acknowledged"
+    # A dashboard over a frame read through the store refreshes through the store too.
+    df = pagerduty.incidents(since=SINCE, until=UNTIL, progress=False, store=path)
+    again = pagerduty.dashboard(df)
+    again.refresh_w.click()
+    assert "refreshed: 0 changed, 0 new, " in again.message_w.value, again.message_w.value
