@@ -54,11 +54,7 @@ def _register() -> None:
     import importlib
 
     for name in ("_cli_config", "_cli_proxy", "_cli_sim", "_cli_demo", "_cli_pagerduty"):
-        try:
-            importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{name}":
-                raise
+        importlib.import_module(f"{__package__}.{name}")
 
 
 _register()

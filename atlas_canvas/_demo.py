@@ -17,7 +17,9 @@ What it does, in order:
 Ctrl-C (SIGINT), SIGTERM or SIGHUP stops everything it started: each child runs in its own
 process group, gets SIGTERM, then SIGKILL after a grace period, and any process it left
 behind (Jupyter kernels run in their own sessions) is found with psutil and stopped too.
-On Linux the children also get SIGTERM if ``mom demo`` itself is killed outright.
+On Linux the children also get SIGTERM if ``mom demo`` itself is killed outright. That
+supervision and the single-instance lock live in :mod:`~atlas_canvas._supervise`; this
+module is the recipe.
 
 Example::
 
@@ -34,18 +36,24 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
-from typing import IO, Any
+from typing import Any
 
-from ._errors import AtlasError, UsageError
+from ._errors import UsageError
+from ._supervise import (
+    LOOPBACK,
+    Child,
+    InstanceLock,
+    ProcessFailedError,
+    free_port,
+    port_free,
+    stop_signals,
+    wait_http,
+)
 
 __all__ = [
     "DEMO_NOTEBOOK",
@@ -64,15 +72,14 @@ ADAPTER = "pagerduty"
 TOKEN_VARIABLE = "PAGERDUTY_ACCOUNT_TOKEN"
 #: JupyterLab's usual port; the demo falls back to a free one when it is taken.
 DEFAULT_LAB_PORT = 8888
-LOOPBACK = "127.0.0.1"
 _MANIFEST = ".atlas-demo-manifest.json"
-_INFO = "demo.json"
-_LOCK = "demo.lock"
+#: The demo directory's lock and info files: demo.lock, demo.json.
+_INSTANCE = "demo"
 
 Echo = Callable[[str], None]
 
 
-class DemoError(AtlasError):
+class DemoError(ProcessFailedError):
     """A part of the demo failed to start or stopped unexpectedly (exit 1)."""
 
     code = "ATLAS_DemoError"
@@ -235,264 +242,6 @@ def write_lab_settings(directory: Path) -> Path:
     return directory
 
 
-# --------------------------------------------------------------------------- lock
-
-
-class DemoLock:
-    """One running demo per demo directory: an ``flock`` on ``demo.lock`` for the life of
-    the process (released by the kernel even if the process is killed) plus ``demo.json``
-    saying where the running demo is. Without ``fcntl`` (Windows) a pid check stands in."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.info_path = directory / _INFO
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            info = self.read_info()
-            if info and _pid_alive(int(info.get("pid", 0))):
-                os.close(fd)
-                return False
-            self._fd = fd
-            return True
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        self.info_path.unlink(missing_ok=True)  # a stale one from a killed demo
-        return True
-
-    def write_info(self, info: Mapping[str, Any]) -> None:
-        # The file holds JupyterLab's URL with its token: only the user may read it.
-        tmp = self.info_path.with_name(f".{_INFO}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(dict(info), fh, indent=1)
-        os.replace(tmp, self.info_path)
-
-    def read_info(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.info_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    def release(self) -> None:
-        if self._fd is None:
-            return
-        with contextlib.suppress(OSError):
-            self.info_path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
-        self._fd = None
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def _port_free(port: int, host: str = LOOPBACK) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        if os.name == "posix":
-            # As the servers bind: a port whose old connections sit in TIME_WAIT is usable.
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def _free_port(avoid: Sequence[int] = ()) -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((LOOPBACK, 0))
-            port = int(s.getsockname()[1])
-        if port not in avoid:
-            return port
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    # Linux: deliver SIGTERM to the child when `mom demo` dies, even by SIGKILL.
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-class Child:
-    """A server the demo started: its own process group, its output in a log file."""
-
-    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log: Path) -> None:
-        self.name = name
-        self.log = log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        self._log_fh: IO[bytes] = open(log, "wb")  # closed in stop()
-        kwargs: dict[str, Any] = {}
-        if os.name == "posix":
-            kwargs["start_new_session"] = True  # Ctrl-C in the terminal reaches only us
-            if sys.platform.startswith("linux"):
-                kwargs["preexec_fn"] = _die_with_parent
-        else:  # pragma: no cover - Windows
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
-        self.proc = subprocess.Popen(
-            list(argv),
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_fh,
-            stderr=subprocess.STDOUT,
-            **kwargs,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, timeout: float) -> None:
-        """SIGTERM to the group, SIGKILL after ``timeout``, then every leftover descendant."""
-        leftovers = _descendants(self.proc.pid)
-        if self.running():
-            self._signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL if os.name == "posix" else signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.proc.wait(5)
-        else:
-            self.proc.poll()
-        # Jupyter kernels live in sessions of their own: the group signal missed them if
-        # the server could not shut them down itself.
-        _reap(leftovers, timeout=5.0)
-        with contextlib.suppress(OSError):
-            self._log_fh.close()
-
-    def _signal(self, sig: int) -> None:
-        try:
-            if os.name == "posix":
-                os.killpg(self.proc.pid, sig)
-            else:  # pragma: no cover - Windows
-                self.proc.terminate() if sig == signal.SIGTERM else self.proc.kill()
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _descendants(pid: int) -> list[Any]:
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - psutil comes with ipykernel
-        return []
-    try:
-        return list(psutil.Process(pid).children(recursive=True))
-    except psutil.Error:
-        return []
-
-
-def _reap(processes: list[Any], timeout: float) -> None:
-    if not processes:
-        return
-    import psutil
-
-    alive = []
-    for p in processes:
-        with contextlib.suppress(psutil.Error):
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                p.terminate()
-                alive.append(p)
-    _, still = psutil.wait_procs(alive, timeout=timeout)
-    for p in still:
-        with contextlib.suppress(psutil.Error):
-            p.kill()
-    psutil.wait_procs(still, timeout=2)
-
-
-# --------------------------------------------------------------------------- waiting
-
-
-def _wait_http(
-    child: Child,
-    url: str,
-    headers: Mapping[str, str],
-    timeout: float,
-    stop: threading.Event,
-) -> Any:
-    """Poll ``url`` until it answers 200; fail early when ``child`` exits or on Ctrl-C."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    last = "no answer yet"
-    with httpx.Client(timeout=5.0, trust_env=False) as client:
-        while True:
-            if stop.is_set():
-                raise KeyboardInterrupt
-            if not child.running():
-                raise DemoError(
-                    f"{child.name} exited with code {child.proc.returncode} while starting; "
-                    f"last lines of {child.log}:\n{child.log_tail()}"
-                )
-            try:
-                r = client.get(url, headers=dict(headers))
-                if r.status_code == 200:
-                    return r
-                last = f"HTTP {r.status_code}"
-            except httpx.HTTPError as exc:
-                last = type(exc).__name__
-            if time.monotonic() > deadline:
-                raise DemoError(
-                    f"{child.name} did not answer within {timeout:.0f}s ({last}); "
-                    f"last lines of {child.log}:\n{child.log_tail()}"
-                )
-            stop.wait(0.25)
-
-
-@contextlib.contextmanager
-def _stop_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP ask the demo to stop (handled in the main loop)."""
-    names = ("SIGINT", "SIGTERM", "SIGHUP")
-    sigs = [getattr(signal, n) for n in names if hasattr(signal, n)]
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in sigs}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 # --------------------------------------------------------------------------- the demo
 
 
@@ -509,15 +258,15 @@ def _check_notebook_stack() -> None:
 
 def _lab_port(requested: int | None, avoid: Sequence[int]) -> int:
     if requested is not None:
-        if not _port_free(requested):
+        if not port_free(requested):
             raise UsageError(
                 f"port {requested} on {LOOPBACK} is in use by another program",
                 hint="choose another with --port, or leave --port out to get a free one",
             )
         return requested
-    if DEFAULT_LAB_PORT not in avoid and _port_free(DEFAULT_LAB_PORT):
+    if DEFAULT_LAB_PORT not in avoid and port_free(DEFAULT_LAB_PORT):
         return DEFAULT_LAB_PORT
-    return _free_port(avoid)
+    return free_port(avoid)
 
 
 def _first_user_email(sim_url: str, token: str) -> str | None:
@@ -570,7 +319,7 @@ def run_demo(options: DemoOptions, echo: Echo | None = None) -> int:
     say: Echo = echo or (lambda line: print(line, flush=True))
     _check_notebook_stack()
     demo_dir = (options.demo_dir or default_demo_dir()).expanduser().resolve()
-    lock = DemoLock(demo_dir)
+    lock = InstanceLock(demo_dir, _INSTANCE)
     if not lock.acquire():
         info = lock.read_info() or {}
         url = info.get("notebook_url")
@@ -586,7 +335,7 @@ def run_demo(options: DemoOptions, echo: Echo | None = None) -> int:
     stop = threading.Event()
     children: list[Child] = []
     try:
-        with _stop_signals(stop):
+        with stop_signals(stop):
             return _run(options, demo_dir, lock, children, stop, say)
     except KeyboardInterrupt:
         return 0
@@ -603,15 +352,15 @@ def run_demo(options: DemoOptions, echo: Echo | None = None) -> int:
 def _run(
     options: DemoOptions,
     demo_dir: Path,
-    lock: DemoLock,
+    lock: InstanceLock,
     children: list[Child],
     stop: threading.Event,
     say: Echo,
 ) -> int:
     sim_token = "demo-" + secrets.token_urlsafe(24)
     lab_token = secrets.token_hex(24)
-    sim_port = options.sim_port if options.sim_port is not None else _free_port()
-    if options.sim_port is not None and not _port_free(sim_port):
+    sim_port = options.sim_port if options.sim_port is not None else free_port()
+    if options.sim_port is not None and not port_free(sim_port):
         raise UsageError(f"port {sim_port} on {LOOPBACK} is in use", hint="choose another")
     lab_port = _lab_port(options.port, avoid=[sim_port])
     sim_url = f"http://{LOOPBACK}:{sim_port}"
@@ -643,8 +392,13 @@ def _run(
         "Authorization": f"Token token={sim_token}",
         "Accept": "application/vnd.pagerduty+json;version=2",
     }
-    _wait_http(
-        children[0], f"{sim_url}/incidents?limit=1", sim_headers, options.start_timeout, stop
+    wait_http(
+        children[0],
+        f"{sim_url}/incidents?limit=1",
+        sim_headers,
+        options.start_timeout,
+        stop,
+        error=DemoError,
     )
 
     config_path = demo_dir / "atlas.yml"
@@ -682,12 +436,13 @@ def _run(
             logs / "jupyterlab.log",
         )
     )  # fmt: skip
-    _wait_http(
+    wait_http(
         children[1],
         f"{lab_url}/api/status",
         {"Authorization": f"token {lab_token}"},
         options.start_timeout,
         stop,
+        error=DemoError,
     )
     notebook_url = f"{lab_url}/lab/tree/{DEMO_NOTEBOOK}?token={lab_token}"
     extension = _extension_check(lab_url, lab_token)

@@ -248,12 +248,3 @@ def with_ack_times(
         )
     )
 
-
-def __getattr__(name: str) -> Any:
-    # Transitional: the store's sync (in progress in parallel) imports the old log pager from
-    # here; it lives in ._paging until that code moves to ._pager.Pager with LOG_ENTRIES.
-    if name == "_LogPager":
-        from ._paging import _LogPager
-
-        return _LogPager
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

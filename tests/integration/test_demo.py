@@ -28,7 +28,8 @@ import httpx
 import psutil
 import pytest
 
-from atlas_canvas._demo import DemoLock, sync_notebooks
+from atlas_canvas._demo import sync_notebooks
+from atlas_canvas._supervise import InstanceLock
 from tests.conftest import ROOT, free_port
 
 START_TIMEOUT = 240.0  # JupyterLab + simulator on a loaded 2-core machine
@@ -415,7 +416,7 @@ def test_children_stop_when_the_demo_is_killed_outright(tmp_path: Path) -> None:
             pass
     assert left == []
     # The lock died with the process: a new demo in the same directory may start.
-    lock = DemoLock(tmp_path)
+    lock = InstanceLock(tmp_path, "demo")
     assert lock.acquire()
     lock.release()
 
@@ -472,7 +473,7 @@ def test_busy_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
 
 
 def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
-    first, second = DemoLock(tmp_path), DemoLock(tmp_path)
+    first, second = InstanceLock(tmp_path, "demo"), InstanceLock(tmp_path, "demo")
     assert first.acquire()
     first.write_info({"pid": os.getpid(), "notebook_url": "http://x"})
     assert not second.acquire()

@@ -31,7 +31,9 @@ def test_a_window_from_wednesday_to_wednesday_has_partial_first_and_last_weeks()
     table = mtta_mttr(
         frame(datetime(2025, 1, 8, tzinfo=UTC), datetime(2025, 1, 29, tzinfo=UTC)), by="week"
     )
-    flags = {w.strftime("%Y-%m-%d"): bool(p) for w, p in table["partial"].items()}
+    flags = {
+        pd.Timestamp(str(w)).strftime("%Y-%m-%d"): bool(p) for w, p in table["partial"].items()
+    }
     assert flags == {
         "2025-01-06": True,
         "2025-01-13": False,
