@@ -5,8 +5,10 @@ Measures requests/s and p50/p99 latency at 32 connections (wrk, loopback) for:
 1. the upstream direct: nginx serving a fixed ~25 KB JSON page of incidents;
 2. nginx as a reverse proxy in front of it, adding the Authorization header;
 3. jupyter-server-proxy (in a Jupyter server) in front of the same upstream;
-4. `mom atlas run` (one process, with ``--workers``, and with aiohttp's client instead of the
-   built-in HTTP/1.1 client), adding the header from a secret;
+4. `mom atlas run` (one process, and with ``--workers``), adding the header from a secret;
+5. with ``--baseline REV``: `mom atlas run` of an earlier commit (its ``atlas_canvas`` package
+   exported with ``git archive`` into a temporary directory), so a change of stack is
+   measured against the previous implementation in the same run;
 
 and prints the ratios and whether the goals hold (Atlas >= 5x jupyter-server-proxy, p99 under
 20 ms; stretch: half of nginx's rate).
@@ -18,7 +20,7 @@ with a note; without wrk nothing can be measured.
 Usage::
 
     .venv/bin/python benchmarks/proxy.py            # 3 interleaved rounds of 5 s each
-    .venv/bin/python benchmarks/proxy.py --duration 10 --atlas 1:h1,2:h1
+    .venv/bin/python benchmarks/proxy.py --duration 10 --atlas 1,2 --baseline 0d5ef9f
 """
 
 from __future__ import annotations
@@ -186,9 +188,12 @@ def main() -> int:
     )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument(
-        "--atlas",
-        default="1:h1,2:h1,1:aiohttp",
-        help="Atlas variants to measure, WORKERS:CLIENT (client: h1 or aiohttp)",
+        "--atlas", default="1,2", help="Atlas variants to measure: worker counts, comma-separated"
+    )
+    parser.add_argument(
+        "--baseline",
+        default="",
+        help="also measure `mom atlas run` of this git revision (e.g. the commit before a change)",
     )
     parser.add_argument("--skip", default="", help="comma list: nginx-proxy,jsp")
     ns = parser.parse_args()
@@ -322,18 +327,33 @@ def main() -> int:
                 "BENCH_PD_TOKEN": HEADER_SECRET,
             }
             mom = [sys.executable, "-m", "atlas_canvas", "atlas", "run", "-f", str(cfg)]
-            for variant in filter(None, ns.atlas.split(",")):
-                workers, _, client = variant.partition(":")
-                client = client or "h1"
+            hdr = {"Atlas-Accesstoken": ACCESS_TOKEN}
+            for workers in filter(None, ns.atlas.split(",")):
+                port = free_port()
+                procs.start([*mom, "--port", str(port), "--workers", workers], env=env)
+                url = f"http://127.0.0.1:{port}/v1/apis/http/pd/incidents"
+                assert wait_http(url, hdr) == page
+                measure(f"mom atlas run (w={workers})", url, hdr)
+            if ns.baseline:
+                # The earlier implementation, imported from an exported copy of its package.
+                old = tmp / "baseline"
+                old.mkdir()
+                repo = Path(__file__).resolve().parent.parent
+                archive = subprocess.run(
+                    ["git", "-C", str(repo), "archive", ns.baseline, "atlas_canvas"],
+                    capture_output=True,
+                    check=True,
+                ).stdout
+                subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
                 port = free_port()
                 procs.start(
-                    [*mom, "--port", str(port), "--workers", workers, "--upstream-client", client],
-                    env=env,
+                    [*mom, "--port", str(port)],
+                    env={**env, "PYTHONPATH": str(old)},
+                    cwd=str(old),
                 )
                 url = f"http://127.0.0.1:{port}/v1/apis/http/pd/incidents"
-                hdr = {"Atlas-Accesstoken": ACCESS_TOKEN}
                 assert wait_http(url, hdr) == page
-                measure(f"mom atlas run (w={workers}, {client})", url, hdr)
+                measure(f"baseline {ns.baseline[:10]} (w=1)", url, hdr)
 
             rounds: dict[str, list[Result]] = {name: [] for name, _, _ in targets}
             for i in range(ns.rounds):
@@ -370,8 +390,11 @@ def main() -> int:
             parts.append(f"{r.rps / direct.rps:.2f}x direct")
         if nginx_px and r is not nginx_px and r is not direct:
             parts.append(f"{r.rps / nginx_px.rps:.2f}x nginx proxy")
-        if jsp_r and r is not jsp_r and r.name.startswith("mom"):
+        if jsp_r and r is not jsp_r and r.name.startswith(("mom", "baseline")):
             parts.append(f"{r.rps / jsp_r.rps:.1f}x jupyter-server-proxy")
+        base = next((b for b in results if b.name.startswith("baseline")), None)
+        if base and r.name.startswith("mom"):
+            parts.append(f"{r.rps / base.rps:.2f}x baseline")
         if parts:
             print(f"  {r.name:<34} " + ", ".join(parts))
     atlas_rs = [r for r in results if r.name.startswith("mom")]
