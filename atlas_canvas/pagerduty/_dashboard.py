@@ -583,7 +583,8 @@ def dashboard(
             error = str(exc)
 
     def ack_loader(rows: pd.DataFrame) -> pd.DataFrame:
-        return with_ack_times(rows, adapter=adapter, **conn)
+        # No bar from a button's callback: it would land in whichever cell ran last.
+        return with_ack_times(rows, adapter=adapter, progress=False, **conn)
 
     def oncall() -> Any:
         from ._oncall_view import oncall_view
