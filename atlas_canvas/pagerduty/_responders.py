@@ -118,7 +118,6 @@ RESPONDER_COLUMNS = (
     "user_id",
     "user",
     "time_zone",
-    "team",
     "incidents",
     "acknowledged",
     "notifications",
@@ -128,6 +127,7 @@ RESPONDER_COLUMNS = (
     "sleep_hour_interruptions",
     "oncall_hours",
     "load_share",
+    "team",
 )
 
 
@@ -260,8 +260,10 @@ async def _computed_inputs(
     service_ids: list[str],
     team_ids: list[str],
     stats: Any,
+    users_future: asyncio.Future[list[dict[str, Any]]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
-    """Incidents created in the window, their log entries, and the account's users."""
+    """Incidents created in the window, their log entries, and the account's users
+    (``users_future``: a users fetch already under way)."""
     from ._pager import LOG_ENTRIES, Pager, fetch_incident_records
     from ._query import IncidentQuery
 
@@ -274,7 +276,7 @@ async def _computed_inputs(
     )
     (records, inc_stats), users = await asyncio.gather(
         fetch_incident_records(query, session=session, progress=False),
-        _account_users(session, stats),
+        users_future if users_future is not None else _account_users(session, stats),
     )
     stats.requests += inc_stats.requests
     wanted = {r["id"] for r in records}
@@ -511,7 +513,7 @@ def _load_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
     df = pd.DataFrame(rows, columns=list(RESPONDER_COLUMNS))
-    for col in RESPONDER_COLUMNS[4:11]:
+    for col in RESPONDER_COLUMNS[3:10]:
         df[col] = df[col].astype("int64")
     df["oncall_hours"] = df["oncall_hours"].astype("float64")
     total = df["interruptions"].sum()
@@ -603,10 +605,9 @@ async def fetch_responder_load(
                 )
                 return df
         (records, logs, user_list), shifts = await asyncio.gather(
-            _computed_inputs(pds, lo, hi, [], teams, stats),
+            _computed_inputs(pds, lo, hi, [], teams, stats, users_task),
             oncall_records(pds, lo, hi, stats=stats),
         )
-        await users_task
     finally:
         if not users_task.done():
             users_task.cancel()
@@ -677,12 +678,13 @@ def responder_load(
     """On-call load per responder over a window (incidents created in it, hours on call in it).
 
     One row per responder (anyone assigned, escalated to, notified, acknowledging or on call):
-    ``user_id``, ``user``, ``time_zone``, ``team``, ``incidents`` (assigned, notified or
+    ``user_id``, ``user``, ``time_zone``, ``incidents`` (assigned, notified or
     acknowledged), ``acknowledged``, ``notifications``, ``interruptions`` and
     ``business_hour_interruptions``/``off_hour_interruptions``/``sleep_hour_interruptions``
     (PagerDuty's hours in the responder's own zone; they add up to ``interruptions``; several
     pages about one incident within 10 minutes count once), ``oncall_hours`` and
-    ``load_share`` (the responder's share of all interruptions in the frame). Most loaded
+    ``load_share`` (the responder's share of all interruptions in the frame), then ``team``
+    (the responder's first team). Most loaded
     first. Reads ``/analytics/metrics/responders/all`` when the plan has it, else computes the
     same from incidents, log entries and ``/oncalls`` (``df.attrs["source"]``, and a one-line
     note saying why).

@@ -163,6 +163,12 @@ def test_responder_load_sources_agree(sim: SimTransport) -> None:
     computed = responder_load(**WEEK, transport=sim.transport, source="computed")
     assert (api.attrs["source"], computed.attrs["source"]) == ("analytics", "computed")
     pd.testing.assert_frame_equal(api, computed)
+    # The interface's columns, in its order (more may follow them).
+    assert list(api.columns[:12]) == [
+        "user_id", "user", "time_zone", "incidents", "acknowledged", "notifications",
+        "interruptions", "business_hour_interruptions", "off_hour_interruptions",
+        "sleep_hour_interruptions", "oncall_hours", "load_share",
+    ]  # fmt: skip
     kinds = api[
         ["business_hour_interruptions", "off_hour_interruptions", "sleep_hour_interruptions"]
     ].sum(axis=1)
