@@ -79,14 +79,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from ._fetch import Response, atlas_proxy_fetch, atlas_proxy_fetch_sync, atlasProxyFetch
+    from ._fetch import atlas_proxy_fetch, atlas_proxy_fetch_sync, atlasProxyFetch
+    from ._response import Response
     from ._transport import AtlasSyncTransport, AtlasTransport
 
 #: Names loaded on first use (PEP 562), so that `import atlas_canvas` stays cheap.
 _LAZY = {
     "AtlasSyncTransport": "._transport",
     "AtlasTransport": "._transport",
-    "Response": "._fetch",
+    "Response": "._response",
     "atlasProxyFetch": "._fetch",
     "atlas_proxy_fetch": "._fetch",
     "atlas_proxy_fetch_sync": "._fetch",
