@@ -133,11 +133,30 @@ def _protect_kernels(serverapp: Any, state: Any) -> None:
         configs = [c for c in (cfg, pinned) if c is not None]
         return {v for c in configs for a in c.adapters for v in a.secret_variables}
 
+    protected: list[bool] = []
+
+    def protect_memory(names: frozenset[str]) -> None:
+        # Called at start and whenever a config names a new variable: the server holds a
+        # secret as soon as one of them is set in its environment.
+        held = [v for v in names if v in os.environ]
+        if protected or not held or not state.settings.protect_server_memory:
+            return
+        if make_non_dumpable():
+            protected.append(True)
+            serverapp.log.info(
+                "atlas-canvas: the server holds %d adapter secret(s); made it non-dumpable so "
+                "same-user kernels cannot read /proc/%d/environ "
+                "(c.AtlasCanvas.protect_server_memory)",
+                len(held),
+                os.getpid(),
+            )
+
     policy = KernelEnvPolicy(
         secret_names=secret_names,
         atlas_url=lambda: state.settings.kernel_atlas_url or _route_for_kernels(serverapp),
         is_alive=lambda kernel_id: kernel_id in kernel_manager,
         log=serverapp.log,
+        on_named=protect_memory,
     )
     state.kernels = policy
     install(kernel_manager, policy, log=serverapp.log)
@@ -145,14 +164,6 @@ def _protect_kernels(serverapp: Any, state: Any) -> None:
     # this extension (extensions load in name order), so wrap its manager once the loop runs,
     # before any request is served.
     serverapp.io_loop.add_callback(_protect_terminals, serverapp, policy)
-    held = sorted(v for v in policy.named_variables() if v in os.environ)
-    if held and state.settings.protect_server_memory and make_non_dumpable():
-        serverapp.log.info(
-            "atlas-canvas: the server holds %d adapter secret(s); made it non-dumpable so "
-            "same-user kernels cannot read /proc/%d/environ (c.AtlasCanvas.protect_server_memory)",
-            len(held),
-            os.getpid(),
-        )
 
 
 def _protect_terminals(serverapp: Any, policy: Any) -> None:

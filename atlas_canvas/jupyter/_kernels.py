@@ -104,7 +104,8 @@ class KernelEnvPolicy:
     ``secret_names()`` gives the variables the current config names (it may raise; the
     names seen before are used then); ``atlas_url()`` the proxy route's URL, or None when
     kernels cannot reach the server over TCP (a Unix socket): then no ``ATLAS_URL`` is set
-    and the secrets are still withheld.
+    and the secrets are still withheld. ``on_named(names)`` is called whenever a config
+    names a variable not seen before (the server protects its memory then).
     """
 
     def __init__(
@@ -114,8 +115,10 @@ class KernelEnvPolicy:
         atlas_url: Callable[[], str | None],
         is_alive: Callable[[str], bool],
         log: Any = None,
+        on_named: Callable[[frozenset[str]], None] | None = None,
     ) -> None:
         self._secret_names = secret_names
+        self._on_named = on_named
         self._atlas_url = atlas_url
         self._log = log
         self._named: set[str] = set()
@@ -137,8 +140,12 @@ class KernelEnvPolicy:
                 )
             current = set()
         with self._lock:
+            grew = not current <= self._named
             self._named |= current
-            return frozenset(self._named)
+            named = frozenset(self._named)
+        if grew and self._on_named is not None:
+            self._on_named(named)
+        return named
 
     def withheld(self, env: Mapping[str, str]) -> set[str]:
         """The names in ``env`` a kernel does not get."""

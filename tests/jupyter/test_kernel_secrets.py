@@ -264,3 +264,27 @@ def test_server_started_with_atlas_url_keeps_kernels_on_that_server(
     assert kernel_env["ATLAS_ACCESS_TOKEN"] == "team-token-7c1"
     assert "PAGERDUTY_ACCOUNT_TOKEN" not in kernel_env
     assert PLANTED_SECRET not in json.dumps(kernel_env)
+
+
+def test_config_that_appears_later_is_withheld_and_protected(sim: SimEnv, tmp_path: Path) -> None:
+    """Started without a config, the server holds no secret yet; once a config names one,
+    the next kernel does not get it and the server makes itself non-dumpable then."""
+    (tmp_path / "root").mkdir()
+    config = tmp_path / "root" / "atlas.yml"
+    env = {k: v for k, v in sim.env.items() if k != "ATLAS_CONFIG"}
+    with run_jupyter(tmp_path, config, env_extra=env) as server:
+        assert "non-dumpable" not in server.log()
+        r = httpx.put(
+            server.url + "api/contents/atlas.yml",
+            headers=_auth(server),
+            json={"type": "file", "format": "text", "content": sim.config_path.read_text()},
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+        kernel_id = _start_kernel(server)
+        result = _probe(server, kernel_id)
+        httpx.delete(server.url + f"api/kernels/{kernel_id}", headers=_auth(server), timeout=60)
+        log = server.log()
+    _assert_scrubbed(result, server)
+    assert result["incidents"] == INCIDENTS
+    assert "made it non-dumpable" in log and PLANTED_SECRET not in log
