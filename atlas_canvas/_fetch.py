@@ -42,25 +42,17 @@ from ._errors import (
 from ._response import Response
 from ._routing import PROXY_PREFIX
 from ._secrets import redact
-from ._target import (
-    ACCESS_TOKEN_HEADER,
-    INPROCESS_BASE,
-    Target,
-    resolve_target,
-    set_session_config_path,
-)
+from ._target import ACCESS_TOKEN_HEADER, INPROCESS_BASE, Target, resolve_target
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import httpx
 
 __all__ = [
-    "Response",
     "atlasProxyFetch",
     "atlas_proxy_fetch",
     "atlas_proxy_fetch_sync",
     "list_adapters",
     "send",
-    "set_session_config_path",
 ]
 
 _INIT_KEYS = ("method", "headers", "body", "params", "json", "timeout")

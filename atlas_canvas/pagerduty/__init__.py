@@ -69,8 +69,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ._frame import COLUMNS, incidents_frame
     from ._oncall import oncalls
     from ._oncall_view import interruptions_chart, oncall_view
-    from ._responders import analytics_incidents, responder_load
     from ._pager import FetchStats
+    from ._responders import analytics_incidents, responder_load
     from ._session import PagerDutySession
     from ._store import Store, open_store, sync
     from ._sync import SyncReport

@@ -117,7 +117,11 @@ LOG_ENTRIES = ListSpec(
 
 @dataclass
 class FetchStats:
-    """What a fetch cost: requests sent (all of them), re-sends, 429s, waits, windows, seconds."""
+    """What a fetch cost: requests sent (all of them), re-sends, 429s, windows, seconds.
+
+    ``paced_waits`` counts requests the rate pacer held back; ``paced_seconds`` is the wall
+    time during which any was held (waiting for the budget's reset).
+    """
 
     requests: int = 0
     retries: int = 0
@@ -315,6 +319,7 @@ class Pager:
         self.stats = stats or FetchStats()
         self.frozen = FrozenPages()
         self.progress = Progress(False, desc="", unit="item")
+        self._waiting_until = 0.0
 
     # -- one request ---------------------------------------------------------------------------
 
@@ -323,17 +328,23 @@ class Pager:
         return min(8.0, 0.25 * (2**attempt)) * (0.5 + random.random() / 2)
 
     async def _send(self, rest: str, params: Sequence[tuple[str, str]]) -> Response:
-        pacer = self.session.pacer
         async with self.sem:
-            before = (pacer.waits, pacer.waited)
             try:
                 return await self.session.request(
-                    "GET", rest, params=list(params), sleep=self.sleep
+                    "GET", rest, params=list(params), sleep=self.sleep, on_wait=self._waited
                 )
             finally:
                 self.stats.requests += 1
-                self.stats.paced_waits += pacer.waits - before[0]
-                self.stats.paced_seconds += pacer.waited - before[1]
+
+    def _waited(self, seconds: float) -> None:
+        # Wall-clock time with at least one request held back: concurrent requests wait for
+        # the same reset together, and that is one wait, not one per request.
+        self.stats.paced_waits += 1
+        now = time.monotonic()
+        start = max(now - seconds, self._waiting_until)
+        if now > start:
+            self.stats.paced_seconds += now - start
+        self._waiting_until = max(self._waiting_until, now)
 
     async def get(
         self, rest: str, params: Sequence[tuple[str, str]], *, key: str

@@ -94,10 +94,12 @@ class PagerDutySession:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_wait: Callable[[float], None] | None = None,
     ) -> Response:
         """Send one request (paced, never retried) and return the answer, whatever its status.
 
-        ``sleep`` is how the pacer waits for budget (tests pass a recorder).
+        ``sleep`` is how the pacer waits for budget (tests pass a recorder); ``on_wait`` is
+        told how many seconds this request waited for it.
         """
         from .._fetch import send
 
@@ -109,7 +111,9 @@ class PagerDutySession:
             if not any(k.lower() == "content-type" for k in sent):
                 sent["Content-Type"] = "application/json"
         pacer = self.pacer
-        await pacer.acquire(sleep)
+        waited = await pacer.acquire(sleep)
+        if on_wait is not None and waited:
+            on_wait(waited)
         r: Response | None = None
         try:
             r = await send(
