@@ -44,7 +44,10 @@ __all__ = [
     "resolve",
     "resolve_async",
     "responder_load",
+    "stored_notifications",
+    "stored_oncalls",
     "sync",
+    "sync_oncall",
     "weekly_chart",
     "with_ack_times",
     "with_ack_times_async",
@@ -68,6 +71,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from ._enrich import with_ack_times, with_ack_times_async
     from ._frame import COLUMNS, incidents_frame
     from ._oncall import oncalls
+    from ._oncall_store import stored_notifications, stored_oncalls, sync_oncall
     from ._oncall_view import interruptions_chart, oncall_view
     from ._pager import FetchStats
     from ._responders import analytics_incidents, responder_load
@@ -90,6 +94,9 @@ _LAZY = {
     "interruptions_chart": "._oncall_view",
     "oncall_view": "._oncall_view",
     "oncalls": "._oncall",
+    "stored_notifications": "._oncall_store",
+    "stored_oncalls": "._oncall_store",
+    "sync_oncall": "._oncall_store",
     "responder_load": "._responders",
     "dashboard": "._dashboard",
     "fetch_incidents": "._api",
