@@ -46,18 +46,33 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["KernelEnv", "KernelEnvPolicy", "KernelTokens", "install", "make_non_dumpable"]
 
 
-class KernelTokens:
-    """Per-kernel access tokens for the proxy route. Never shown in a repr or log."""
+@dataclass
+class _Token:
+    value: str
+    issued: float  # time.monotonic()
+    seen_alive: bool = False
 
-    def __init__(self, is_alive: Callable[[str], bool]) -> None:
+
+class KernelTokens:
+    """Per-kernel access tokens for the proxy route. Never shown in a repr or log.
+
+    A token is valid while its kernel is known to the kernel manager. A kernel being
+    started is not known yet, so a token is only dropped once its kernel was seen alive and
+    is gone, or after ``start_grace`` seconds without ever being seen (a failed start).
+    """
+
+    def __init__(self, is_alive: Callable[[str], bool], *, start_grace: float = 600.0) -> None:
         self._is_alive = is_alive
-        self._tokens: dict[str, str] = {}
+        self._start_grace = start_grace
+        self._tokens: dict[str, _Token] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -67,10 +82,11 @@ class KernelTokens:
         """The token of ``kernel_id`` (made on first use; the same across its restarts)."""
         with self._lock:
             self._prune()
-            token = self._tokens.get(kernel_id)
-            if token is None:
-                token = self._tokens[kernel_id] = secrets.token_urlsafe(32)
-            return token
+            entry = self._tokens.get(kernel_id)
+            if entry is None:
+                entry = _Token(secrets.token_urlsafe(32), time.monotonic())
+                self._tokens[kernel_id] = entry
+            return entry.value
 
     def revoke(self, kernel_id: str) -> None:
         with self._lock:
@@ -78,24 +94,30 @@ class KernelTokens:
 
     def authenticate(self, token: str) -> str | None:
         """The kernel id ``token`` belongs to, or None. Every stored token is compared in
-        constant time (no early exit), then the kernel must still be alive."""
+        constant time (no early exit), then the kernel must be alive."""
         given = token.encode("utf-8", "surrogateescape")
         found: str | None = None
         with self._lock:
             items = list(self._tokens.items())
-        for kernel_id, expected in items:
-            if hmac.compare_digest(expected.encode("ascii"), given):
+        for kernel_id, entry in items:
+            if hmac.compare_digest(entry.value.encode("ascii"), given):
                 found = kernel_id
         if found is None:
             return None
-        if not self._is_alive(found):
-            self.revoke(found)
-            return None
+        with self._lock:
+            self._prune()
+            entry_now = self._tokens.get(found)
+            if entry_now is None or not self._is_alive(found):
+                return None
         return found
 
     def _prune(self) -> None:
-        for kernel_id in [k for k in self._tokens if not self._is_alive(k)]:
-            del self._tokens[kernel_id]
+        now = time.monotonic()
+        for kernel_id, entry in list(self._tokens.items()):
+            if self._is_alive(kernel_id):
+                entry.seen_alive = True
+            elif entry.seen_alive or now - entry.issued > self._start_grace:
+                del self._tokens[kernel_id]
 
 
 class KernelEnvPolicy:

@@ -173,7 +173,7 @@ def test_pin_without_a_valid_start_config_refuses_every_variable(
 _TARGET = """
 import importlib.util, sys, time
 spec = importlib.util.spec_from_file_location("k", sys.argv[1])
-mod = importlib.util.module_from_spec(spec)
+mod = sys.modules["k"] = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)
 print(mod.make_non_dumpable() if sys.argv[2] == "1" else "dumpable", flush=True)
 time.sleep(60)
@@ -265,3 +265,23 @@ def test_config_writable_through_contents(tmp_path: Path) -> None:
     assert config_writable_through_contents(tmp_path / "in.yml", app)
     (tmp_path / "plain.yml").write_text("x")
     assert not config_writable_through_contents(tmp_path / "plain.yml", app)
+
+
+def test_a_kernel_still_starting_keeps_its_token_while_others_are_issued() -> None:
+    """Two kernels starting at once: neither is known to the kernel manager yet, and issuing
+    the second token must not drop the first; a start that never completes expires."""
+    alive: set[str] = set()
+    tokens = KernelTokens(alive.__contains__, start_grace=0.2)
+    t1 = tokens.issue("k1")
+    t2 = tokens.issue("k2")
+    assert tokens.authenticate(t1) is None  # not running yet: refused, but kept
+    alive.update({"k1", "k2"})
+    assert tokens.authenticate(t1) == "k1" and tokens.authenticate(t2) == "k2"
+    tokens.issue("k3")  # k3 never becomes alive
+    import time
+
+    time.sleep(0.3)
+    t4 = tokens.issue("k4")  # prunes: k3 was never seen alive within its grace period
+    alive.update({"k3", "k4"})
+    assert "k3" not in tokens._tokens
+    assert tokens.authenticate(t4) == "k4" and tokens.authenticate(t1) == "k1"
