@@ -1,6 +1,7 @@
 """``mom atlas run``, ``mom curl`` and ``mom atlas apis list``.
 
-Heavy imports (aiohttp, httpx) happen inside the command bodies so ``mom --help`` stays fast.
+Heavy imports (the server stack, httpx) happen inside the command bodies so ``mom --help``
+stays fast.
 
 Where requests go (``mom curl`` and ``mom atlas apis list``) is decided by
 :func:`~atlas_canvas._target.resolve_target`, as for ``atlasProxyFetch``: ``-f FILE`` is

@@ -247,7 +247,7 @@ def resolve_target(
     remote = base_url or (None if config is not None else os.environ.get(ATLAS_URL_ENV))
     if remote:
         if not isinstance(remote, str) or not remote.startswith(("http://", "https://")):
-            where = "base_url" if base_url else ATLAS_URL_ENV
+            where = "base_url (--base-url)" if base_url else ATLAS_URL_ENV
             raise UsageError(
                 f"{where} must be an http:// or https:// URL, got {remote!r}",
                 hint="e.g. http://127.0.0.1:8082, where `mom atlas run` listens",
