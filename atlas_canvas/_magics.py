@@ -59,7 +59,8 @@ HELP = """\
 %atlas incidents [--adapter A] [--status S[,S]] [--urgency U] [--service ID] [--team ID]
                  [--since T] [--until T] [--all] [-o NAME]
     Every matching PagerDuty incident as a DataFrame (df = %atlas incidents ... works).
-    T is ISO 8601 (2025-03-01, 2025-03-01T12:00:00Z) or relative (7d, 12h).
+    T is ISO 8601 (2025-03-01, 2025-03-01T12:00:00Z) or relative (7d, 12h). --since alone
+    fetches until now; --until alone the month before it; neither the last month.
 %atlas dashboard [--adapter A] [same filters as incidents]
     The incidents dashboard (filters, tiles, chart, table, acknowledge/resolve).
 %atlas oncall [--adapter A] [--at T] [--escalation-policy ID]... [-o NAME]
