@@ -99,7 +99,13 @@ class RatePacer:
                     counted = True
             await sleep(delay)
             waited += delay
-            if window_end:
+            if window_end < 0:
+                with self._lock:
+                    # Out of budget, no reset announced, nothing in flight to tell us more:
+                    # after a pause, one request goes alone and its answer says where we are.
+                    if self._tokens < 1 and not self._window_end:
+                        self._known = False
+            elif window_end:
                 with self._lock:
                     # The window we waited for is over (even if a fake sleep moved no clock):
                     # start the next one, unless an answer meanwhile told us something newer.
@@ -109,7 +115,10 @@ class RatePacer:
                         self._window_end = 0.0
 
     def _decide(self) -> tuple[float, float]:
-        """(seconds to wait, the window end waited for or 0); called under the lock."""
+        """(seconds to wait, the window end waited for, 0, or -1: probe after the wait).
+
+        Called under the lock.
+        """
         if not self._paced:
             return 0.0, 0.0
         if not self._known:
@@ -123,8 +132,9 @@ class RatePacer:
             self._tokens -= 1
             return 0.0, 0.0
         if not self._window_end:
-            # Out of budget with no reset announced: let the answers in flight tell us more.
-            return (PROBE_POLL, 0.0) if self._in_flight else (DEFAULT_RESET, 0.0)
+            # Out of budget with no reset announced: let the answers in flight tell us more,
+            # or (none in flight) probe again after a pause.
+            return (PROBE_POLL, 0.0) if self._in_flight else (DEFAULT_RESET, -1.0)
         return max(self._window_end - now, 0.0) + RESET_MARGIN, self._window_end
 
     def release(self, headers: Mapping[str, str] | None, *, status: int | None = None) -> None:

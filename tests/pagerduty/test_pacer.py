@@ -109,3 +109,15 @@ async def test_hold_backs_off_without_a_reset() -> None:
     pacer.hold(3.0)
     waited = await pacer.acquire(sleeps)
     assert 3.0 <= waited <= 3.5
+
+
+async def test_empty_budget_without_a_reset_probes_again_after_a_pause() -> None:
+    clock = Clock()
+    sleeps = Sleeps(clock)
+    pacer = RatePacer(clock=clock)
+    await pacer.acquire(sleeps)
+    pacer.release({"ratelimit-remaining": "0"}, status=200)  # no reset header at all
+    waited = await asyncio.wait_for(pacer.acquire(sleeps), timeout=5)
+    assert waited >= 1.0  # paused, then one probe went
+    pacer.release({"ratelimit-remaining": "30"}, status=200)
+    assert await pacer.acquire(sleeps) == 0
