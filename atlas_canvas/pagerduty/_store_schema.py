@@ -8,8 +8,11 @@ table               rows
 incidents           one per incident: the DataFrame's typed columns (see ``_frame.COLUMNS``)
                     plus ``team_ids``, ``updated_at``, ``synced_at`` and ``raw`` (the API's
                     JSON text, so no field is lost; read on demand, never by the frame)
-log_entries         the account's overview log entries (trigger, acknowledge, resolve,
-                    escalate, assign, annotate, unacknowledge): first-ack times come from here
+log_entries         the account's log entries, typed columns (no raw JSON: at several entries
+                    per incident it would double the file and the first sync's write): the
+                    overview entries of the history (trigger, acknowledge, resolve, escalate,
+                    assign, annotate, unacknowledge), every entry since the first sync;
+                    first-ack times come from here
 services, teams,    one per object: ``id``, ``name``, ``raw`` (users also ``email``)
 users,
 escalation_policies,
@@ -105,8 +108,7 @@ create table if not exists log_entries (
     agent_id varchar,
     agent_type varchar,
     channel_type varchar,
-    summary varchar,
-    raw varchar
+    summary varchar
 )
 """
 

@@ -381,7 +381,6 @@ def log_rows(entries: list[dict[str, Any]]) -> pd.DataFrame:
             "agent_type": [ref(e, "agent", "type") for e in entries],
             "channel_type": [ref(e, "channel", "type") for e in entries],
             "summary": [e.get("summary") for e in entries],
-            "raw": [_dumps(e) for e in entries],
         }
     )
 
@@ -692,7 +691,7 @@ def _write(store: Store, work: _Work, report: SyncReport, started: float) -> Non
                 con.register("staged_entries", entries)
                 con.execute(
                     "insert into log_entries select id, type, created_at, incident_id, agent_id, "
-                    "agent_type, channel_type, summary, raw from staged_entries "
+                    "agent_type, channel_type, summary from staged_entries "
                     "where id not in (select id from log_entries)"
                 )
                 con.unregister("staged_entries")
@@ -711,7 +710,13 @@ def _write(store: Store, work: _Work, report: SyncReport, started: float) -> Non
         except BaseException:
             con.execute("rollback")
             raise
-        con.execute("checkpoint")
+        if report.first:
+            con.execute("checkpoint")  # compact the initial load once
+        else:
+            # A small change stays in the write-ahead log (read-only opens replay it; DuckDB
+            # checkpoints by itself once the log passes its threshold): closing would
+            # otherwise rewrite whole row groups, most of a refresh's time.
+            con.execute("pragma disable_checkpoint_on_shutdown")
     report.seconds = time.perf_counter() - started
 
 
