@@ -457,9 +457,13 @@ class ProxyHandler(_Base):
             raise web.HTTPError(404)
         atlas_path = raw_path[len(prefix) :]
         method = self.request.method or "GET"
-        headers, query = strip_jupyter_credentials(
-            list(self.request.headers.get_all()), self.request.query
-        )
+        # Tornado decodes header bytes as Latin-1; the sender writes UTF-8. Recover the
+        # caller's exact bytes (UTF-8 passes unchanged; other bytes are refused with 400).
+        caller = [
+            (n, v.encode("latin-1").decode("utf-8", "surrogateescape"))
+            for n, v in self.request.headers.get_all()
+        ]
+        headers, query = strip_jupyter_credentials(caller, self.request.query)
         try:
             # The one dispatcher of local answers (the adapter list, method checks).
             local = state.router.answer_local(method, atlas_path)
