@@ -297,7 +297,7 @@ def test_endless_upstream_headers_are_cut_at_a_limit(
     assert elapsed < 4, elapsed
     assert upstream.event(script).wait(5), "the proxy kept the flooding connection open"
     # Memory measured from /proc: bounded by the named limits, not by the flood.
-    assert rss_after - rss_before < 20 * 1024, (rss_before, rss_after)
+    assert rss_after - rss_before < 32 * 1024, (rss_before, rss_after)
     assert upstream.bytes_sent.get(script, 0) < 64 * 1024 * 1024
     with atlas.client() as client:  # and the server still serves
         assert client.get("/v1/apis/http/evil/plain").text == "plain"
@@ -455,7 +455,7 @@ def test_sighup_with_a_deep_or_huge_yaml_never_stalls_and_keeps_the_config(
                     assert client.get("/healthcheck").status_code == 200
                     worst = max(worst, time.monotonic() - t0)
                     time.sleep(0.01)
-            assert worst < 0.5, f"{name}: the server stalled {worst:.2f} s during the reload"
+            assert worst < 1.0, f"{name}: the server stalled {worst:.2f} s during the reload"
             new = atlas.log().splitlines()
             failed = [ln for ln in new if "config reload failed" in ln]
             assert len(failed) == marks + 1

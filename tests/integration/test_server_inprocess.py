@@ -108,7 +108,7 @@ async def test_reload_runs_off_the_event_loop_and_survives_any_failure(
                 assert (await client.get("/healthcheck")).status_code == 200
                 worst = max(worst, time.monotonic() - t0)
                 await asyncio.sleep(0.02)
-            assert worst < 0.3, f"the event loop stalled {worst:.2f} s during the reload"
+            assert worst < 0.5, f"the event loop stalled {worst:.2f} s during the reload"
             r = await client.get("/v1/apis/http", headers={"Atlas-Accesstoken": "tok"})
             assert [a["name"] for a in r.json()] == ["pd"]  # the old config still serves
     finally:
