@@ -64,7 +64,8 @@ _JUPYTER_REQUEST_HEADERS = frozenset(
 )
 #: Query parameters Jupyter reads credentials from.
 _JUPYTER_QUERY_PARAMS = frozenset({"token", "_xsrf"})
-#: Response headers that must not act on the Jupyter origin.
+#: Response headers that must not act on the Jupyter origin (the hop-by-hop ones are gone
+#: already: ``downstream_headers`` drops them, from the routing core's one list).
 _BLOCKED_RESPONSE_HEADERS = frozenset(
     {
         "set-cookie",
@@ -77,13 +78,6 @@ _BLOCKED_RESPONSE_HEADERS = frozenset(
         "access-control-allow-methods",
         "access-control-expose-headers",
         "strict-transport-security",
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-        "proxy-authenticate",
         "content-length",
         "server",
         "date",
