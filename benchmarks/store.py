@@ -221,7 +221,8 @@ def main() -> None:
           f"{again['grown'] / again['frame']:.2f}x (claim <= 3x)")  # fmt: skip
     print(f"  3. first sync (no history log) / incidents(): {fb['seconds']:.2f} / {t_fetch:.2f} "
           f"= {fb['seconds'] / t_fetch:.2f}x (claim <= 1.2x); with ack times / "
-          f"(incidents() + with_ack_times()): {fa['seconds'] / (t_fetch + t_ack):.2f}x")  # fmt: skip
+          f"(incidents() + with_ack_times()): "
+          f"{fa['seconds'] / (t_fetch + t_ack):.2f}x")  # fmt: skip
     if "rate_limit" in results:
         rl_d = results["rate_limit"]
         assert isinstance(rl_d, dict)

@@ -206,3 +206,31 @@ def test_dashboard_refresh_is_an_incremental_sync(sim: SimEnv, tmp_path: Path) -
     again = pagerduty.dashboard(df)
     again.refresh_w.click()
     assert "refreshed: 0 changed, 0 new, " in again.message_w.value, again.message_w.value
+
+
+def test_the_readme_store_block_runs_verbatim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+    import textwrap
+
+    from tests.pagerduty.simenv import simulator_env as sim_env
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [
+        textwrap.dedent(body)
+        for _, body in re.findall(r"^( *)```python\n(.*?)^\1```", text, flags=re.M | re.S)
+        if "pagerduty.open_store()" in body
+    ]
+    assert len(blocks) == 1
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    with sim_env(tmp_path, incidents=300, now=now) as se:
+        undo = apply_env(se.env)
+        monkeypatch.setenv("ATLAS_STORE", str(tmp_path / "stores"))
+        try:
+            ns: dict[str, Any] = {}
+            exec(compile(blocks[0], "README.md", "exec"), ns)
+        finally:
+            undo()
+    assert len(ns["df"]) > 0 and (tmp_path / "stores" / "pagerduty.duckdb").exists()
+    assert ns["store"].state["account"] == "acme.pagerduty.com"
