@@ -101,7 +101,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
     )  # fmt: skip
     running = RunningDemo(proc, demo_dir, lab_port, sim_port)
     lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    pump = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
+    pump.start()
     running.lines_queue = lines  # type: ignore[attr-defined]  # read again by the Ctrl-C test
     deadline = time.monotonic() + START_TIMEOUT
     try:
@@ -132,6 +133,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
                     p.kill()
                 except psutil.Error:
                     pass
+        proc.wait(30)  # reaped, whichever way it ended
+        pump.join(10)  # the pipe is at its end once the process is gone
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -405,6 +410,7 @@ def test_children_stop_when_the_demo_is_killed_outright(tmp_path: Path) -> None:
     assert len(children) >= 2, "".join(out)
     proc.kill()
     proc.wait(10)
+    proc.stdout.close()
     deadline = time.monotonic() + 30
     while any(_alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -444,6 +450,7 @@ def test_a_crashed_server_stops_the_demo_with_a_clear_error(tmp_path: Path) -> N
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert "error: PagerDuty simulator stopped unexpectedly" in stderr, stderr
     assert "stopped; nothing left running." in stdout
