@@ -146,6 +146,18 @@ def _ids(value: ListArg) -> list[str]:
     return [x.strip() for item in items for x in str(item).split(",") if x.strip()]
 
 
+def _errors_of(r: Any) -> list[str]:
+    """The ``errors`` texts of a PagerDuty error body (or its message)."""
+    try:
+        error = r.data.get("error") or {}
+    except (ValueError, AttributeError):
+        return []
+    errors = error.get("errors")
+    if isinstance(errors, list) and errors:
+        return [str(e) for e in errors]
+    return [str(error.get("message"))] if error.get("message") else []
+
+
 def _strs(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
@@ -179,6 +191,13 @@ async def _post(session: PagerDutySession, rest: str, body: dict[str, Any]) -> d
         raise AnalyticsUnavailable(reason)
     if r.status == 400:
         text = r.body.decode("utf-8", "replace")
+        if "retention" in text.lower():
+            # Older than the Analytics API keeps: the REST API still has the incidents.
+            raise AnalyticsUnavailable(
+                "PagerDuty's Analytics API does not hold data that old ("
+                + "; ".join(_errors_of(r))
+                + ")"
+            )
         if "team_ids" in text and "service_ids" in text:
             raise UsageError(
                 "PagerDuty's Analytics API answered 400: a user-level API key (or an OAuth "
@@ -476,10 +495,10 @@ def analytics_incidents(
     ``escalation_count``, ``total_notifications``, ``total_interruptions`` and the
     business/off/sleep-hour split, assigned/acknowledged users, ... A lone ``since`` runs to
     now; neither is the last 30 days. ``source="auto"`` reads the Analytics API (one chain of
-    1,000-row cursor pages) and, when the account's plan lacks it or the key
-    may not read it, computes the same columns from incidents, log entries and users and
-    prints a one-line note; ``"analytics"`` or ``"computed"`` force one source.
-    ``df.attrs["source"]`` is ``"analytics"`` or ``"computed"``. A user-level key must pass
+    1,000-row cursor pages) and, when the account's plan lacks it, the key may not read it
+    or the window is older than it keeps, computes the same columns from incidents, log
+    entries and users and prints a one-line note; ``"analytics"`` or ``"computed"`` force one
+    source. ``df.attrs["source"]`` is ``"analytics"`` or ``"computed"``. A user-level key must pass
     ``team_ids`` or ``service_ids`` (PagerDuty's rule); the error says so.
 
     Example::

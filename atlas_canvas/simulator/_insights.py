@@ -226,6 +226,13 @@ def _select(
 
     lo = _time(filters, start, zone)
     hi = _time(filters, end, zone)
+    retention = sim.config.analytics_retention_days
+    if retention:
+        horizon = sim.store.clock() - retention * 86400
+        if lo is None or lo < horizon:
+            raise bad_request(
+                f"{start} must be within the last {retention} days (analytics data retention)."
+            )
     updated_after = _time(filters, "updated_after", zone)
     incidents = sim.store.incidents
     created = sim.store.created

@@ -60,6 +60,10 @@ class SimulatorConfig:
     #: The account's plan: the Analytics API answers on ``business`` only; on
     #: ``professional`` it answers PagerDuty's 402 "Missing Account Ability" (code 2014).
     plan: Literal["business", "professional"] = "business"
+    #: How far back the Analytics API holds data (days, 0: everything). PagerDuty publishes
+    #: no figure; a request reaching further back is a 400 naming ``created_at_start``, so
+    #: clients can be tested against a retention limit.
+    analytics_retention_days: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int):
@@ -92,6 +96,11 @@ class SimulatorConfig:
             raise ValueError(f"months must be between 1 and 60, got {self.months!r}")
         if not isinstance(self.users, int) or not 12 <= self.users <= 800:
             raise ValueError(f"users must be an integer between 12 and 800, got {self.users!r}")
+        if not isinstance(self.analytics_retention_days, int) or self.analytics_retention_days < 0:
+            raise ValueError(
+                "analytics_retention_days must be an integer >= 0, got "
+                f"{self.analytics_retention_days!r}"
+            )
         if self.plan not in ("business", "professional"):
             raise ValueError(f"plan must be 'business' or 'professional', got {self.plan!r}")
         if not isinstance(self.render_cache_mb, int) or self.render_cache_mb < 0:

@@ -226,3 +226,19 @@ def test_bad_arguments() -> None:
         analytics_incidents(source="guess")  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="before since"):
         responder_load(since="2026-05-08", until="2026-05-01")
+
+
+def test_older_than_the_analytics_retention_falls_back(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    short = SimTransport(analytics_retention_days=60)  # the simulator's clock: 2026-06-01
+    recent = analytics_incidents(since="2026-05-01", until="2026-05-08", transport=short.transport)
+    assert recent.attrs["source"] == "analytics"
+    old = analytics_incidents(since="2026-01-01", until="2026-01-08", transport=short.transport)
+    assert old.attrs["source"] == "computed" and "that old" in old.attrs["note"]
+    assert "within the last 60 days" in old.attrs["note"]
+    assert capsys.readouterr().err.count("note: ") == 1
+    computed = analytics_incidents(
+        since="2026-01-01", until="2026-01-08", transport=short.transport, source="computed"
+    )
+    pd.testing.assert_frame_equal(old, computed)

@@ -396,3 +396,18 @@ def test_cli_plan_option() -> None:
     result = CliRunner().invoke(pagerduty_sim, ["--plan", "enterprise"])
     assert result.exit_code == 2 and "business" in result.output
     assert "--plan [business|professional]" in CliRunner().invoke(pagerduty_sim, ["--help"]).output
+
+
+def test_analytics_retention_limit() -> None:
+    app = create_wsgi_app(make_config(incidents=200, analytics_retention_days=30))
+    with client_for(app) as api:
+        old = {"created_at_start": "2026-01-01T00:00:00Z", "created_at_end": "2026-02-01T00:00:00Z"}
+        r = api.post("/analytics/raw/incidents", json={"filters": old})
+        assert r.status_code == 400
+        assert r.json()["error"]["errors"] == [
+            "created_at_start must be within the last 30 days (analytics data retention)."
+        ]
+        recent = {"created_at_start": "2026-05-15T00:00:00Z"}
+        assert api.post("/analytics/raw/incidents", json={"filters": recent}).status_code == 200
+    with pytest.raises(ValueError, match="analytics_retention_days"):
+        make_config(analytics_retention_days=-1)
