@@ -57,7 +57,8 @@ def route(sim: Simulator, call: Call) -> Any:
         return raw_incidents(sim, call)
     if method == "GET" and len(parts) == 4 and parts[1:3] == ["raw", "incidents"]:
         return {"data": _row(sim, _incident(sim, parts[3]), None)} | {"time_zone": "Etc/UTC"}
-    if method == "GET" and len(parts) == 5 and parts[1:3] == ["raw", "incidents"]:
+    # The OpenAPI file has GET for .../responses; POST (as some clients send) answers the same.
+    if method in ("GET", "POST") and len(parts) == 5 and parts[1:3] == ["raw", "incidents"]:
         if parts[4] == "responses":
             return responses(sim, call, parts[3])
     if method == "POST" and tail in (

@@ -94,6 +94,7 @@ def test_analytics_conform(ro_api: httpx.Client, ro_app: SimulatorWsgiApp) -> No
     inc = next(i for i in ro_app.simulator.account.incidents if i.escalated_at and i.ack_at)
     r = ro_api.get(f"/analytics/raw/incidents/{inc.id}/responses")
     assert len(check(r, "/analytics/raw/incidents/{id}/responses")["responses"]) == 2
+    assert ro_api.post(f"/analytics/raw/incidents/{inc.id}/responses").json() == r.json()
 
 
 # -- schedules and on-calls ------------------------------------------------------------------
