@@ -75,8 +75,11 @@ def list_oncalls(sim: Simulator, call: Call) -> bytes:
     schedules = sim.ids(call.params, "schedule_ids", sim.schedules_by_id)
     now = sim.store.clock()
     since, until = _bounds(sim, call, zone)
+    # Each bound defaults to the current time (the API reference); a lone future since is
+    # the moment it names.
+    if until is None:
+        until = max(now, since) if since is not None else now
     since = now if since is None else since
-    until = since if until is None else until
     if until < since:
         raise bad_request("Until must be after since.", code=2005)
     if until - since > ONCALL_MAX_RANGE:

@@ -412,3 +412,15 @@ def test_analytics_retention_limit() -> None:
         assert api.post("/analytics/raw/incidents", json={"filters": recent}).status_code == 200
     with pytest.raises(ValueError, match="analytics_retention_days"):
         make_config(analytics_retention_days=-1)
+
+
+def test_oncalls_bounds_default_to_now(ro_api: httpx.Client) -> None:
+    # The fixture's clock is 2026-06-01 12:00 UTC.
+    lone = ro_api.get("/oncalls", params={"since": "2026-05-25T00:00:00Z", "limit": 100})
+    both = ro_api.get(
+        "/oncalls",
+        params={"since": "2026-05-25T00:00:00Z", "until": "2026-06-01T12:00:00Z", "limit": 100},
+    )
+    assert lone.json()["oncalls"] == both.json()["oncalls"]
+    now = ro_api.get("/oncalls", params={"limit": 100}).json()["oncalls"]
+    assert all(ts(o["start"]) <= ts("2026-06-01T12:00:00Z") < ts(o["end"]) for o in now)
