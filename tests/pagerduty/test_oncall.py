@@ -113,3 +113,23 @@ def test_now_and_long_windows(sim: SimTransport) -> None:
 def test_bad_window() -> None:
     with pytest.raises(UsageError, match="before since"):
         oncalls(since="2026-05-02", until="2026-05-01")
+
+
+def test_on_call_now_table_and_nobody() -> None:
+    from atlas_canvas.pagerduty._oncall import OnCallNow, oncalls_frame
+
+    entry = {
+        "escalation_policy": {"id": "PE", "summary": "Ops <On-call>"},
+        "escalation_level": 1,
+        "schedule": None,  # a user targeted directly by the policy
+        "user": {"id": "PU", "summary": "Ana & Bo"},
+        "start": None,  # permanently on call
+        "end": None,
+    }
+    table = OnCallNow(oncalls_frame([entry], None, None), "now")
+    assert table.rows() == [("Ops <On-call>", 1, "Ana & Bo", "", "-")]
+    assert "Ops &lt;On-call&gt;" in table._repr_html_() and "Ana &amp; Bo" in table._repr_html_()
+    assert "Ana & Bo" in repr(table)
+    nobody = OnCallNow(oncalls_frame([], None, None), "2026-01-01T00:00:00+00:00")
+    assert len(nobody) == 0 and repr(nobody).startswith("nobody is on call")
+    assert "Nobody" in nobody._repr_html_()
