@@ -68,20 +68,23 @@ def _pages_for(total: int) -> int:
 
 
 def _first_acks(entries: list[Any], wanted: set[str]) -> dict[str, pd.Timestamp]:
-    times: dict[str, list[Any]] = {}
+    ids: list[str] = []
+    raw: list[Any] = []
     for e in entries:
         if not isinstance(e, dict) or e.get("type") != "acknowledge_log_entry":
             continue
         inc = e.get("incident")
         iid = inc.get("id") if isinstance(inc, dict) else None
         if iid in wanted:
-            times.setdefault(str(iid), []).append(e.get("created_at"))
-    out: dict[str, pd.Timestamp] = {}
-    for iid, raw in times.items():
-        parsed = pd.to_datetime(pd.Series(raw, dtype=object), utc=True, errors="coerce")
-        if not parsed.isna().all():
-            out[iid] = parsed.min()
-    return out
+            ids.append(str(iid))
+            raw.append(e.get("created_at"))
+    if not ids:
+        return {}
+    # One parse and one group-by for all of them: parsing per incident took most of the time
+    # of a year's ack times (thousands of tiny pandas calls).
+    at = pd.to_datetime(pd.Series(raw, dtype=object), utc=True, errors="coerce")
+    first = at.groupby(pd.Series(ids), sort=False).min().dropna()
+    return {str(k): v for k, v in first.items()}
 
 
 async def with_ack_times_async(
@@ -247,4 +250,3 @@ def with_ack_times(
             session=session,
         )
     )
-
