@@ -143,7 +143,8 @@ def pagerduty_sim(
     click.echo(f"PagerDuty simulator listening on {url}")
     click.echo(
         f"  account: {len(account.incidents)} incidents, {len(account.services)} services, "
-        f"{len(account.users)} users (seed {seed})"
+        f"{len(account.users)} users, {len(account.schedules)} schedules (seed {seed}); "
+        f"plan {plan}" + ("" if plan == "business" else " (the Analytics API answers 402)")
     )
     if token is None:
         # The default development key is not a secret; a key the user chose is never echoed.
