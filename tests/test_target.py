@@ -129,3 +129,26 @@ def test_describe_names_the_place_without_secrets() -> None:
     assert "atlas.yml" in resolve_target(config="atlas.yml").describe()
     assert Target(mode="injected").describe() == "the injected transport"
     assert os.fspath(resolve_target(config="atlas.yml").config_path or "") == "atlas.yml"
+
+
+def test_no_proxy_path_is_built_by_hand() -> None:
+    """Every /v1/apis/http/<adapter>/... path is built by adapter_path (from PROXY_PREFIX)."""
+    import ast
+    import itertools
+
+    package = Path(__file__).resolve().parents[1] / "atlas_canvas"
+    found = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.JoinedStr):  # f-strings only
+                continue
+            parts = node.values
+            for part, following in itertools.pairwise(parts):
+                # "/v1/apis/http/{name}...": a proxy path put together by hand
+                if (
+                    isinstance(part, ast.Constant)
+                    and str(part.value).endswith(("/v1/apis/http/", "/v1/apis/http"))
+                    and isinstance(following, ast.FormattedValue)
+                ):
+                    found.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert found == []
