@@ -436,6 +436,7 @@ class Store:
         ack_times: bool = True,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         concurrency: int | None = None,
+        max_age: Any = None,
     ) -> SyncReport:
         """Awaitable :meth:`sync`."""
         from ._sync import sync_store
@@ -447,6 +448,7 @@ class Store:
             ack_times=ack_times,
             lock_timeout=lock_timeout,
             concurrency=concurrency,
+            max_age=max_age,
         )
 
     def sync(
@@ -457,6 +459,7 @@ class Store:
         ack_times: bool = True,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         concurrency: int | None = None,
+        max_age: Any = None,
     ) -> SyncReport:
         """Bring the store up to date; return a report (new, changed, requests, seconds, watermark).
 
@@ -465,7 +468,10 @@ class Store:
         first-ack times; ``ack_times=False`` skips them). Later syncs read the account-wide
         log since the watermark and refetch only the incidents that changed; ``since`` then
         only matters if it reaches further back than the store does (that re-fetches history).
-        One transaction per sync; another sync on the same store waits ``lock_timeout`` s.
+        ``since="all"`` makes a first sync fetch the whole history. ``max_age`` (``"1h"``,
+        seconds or a timedelta) sends nothing when the last sync is younger: a notebook re-run
+        then costs no request. One transaction per sync; another sync on the same store waits
+        ``lock_timeout`` s.
 
         Example::
 
@@ -481,23 +487,26 @@ class Store:
                 ack_times=ack_times,
                 lock_timeout=lock_timeout,
                 concurrency=concurrency,
+                max_age=max_age,
             )
         )
 
 
+# Status and urgency come out as the frame's categoricals (a value outside them: missing, as
+# incidents_frame does); first-ack times were kept up to date by the syncs, so this is one scan.
 _INCIDENTS_SQL = """
-with first_ack as (
-    select incident_id, min(created_at) as at
-    from log_entries where type = 'acknowledge_log_entry'
-    group by incident_id
-)
-select i.id, i.incident_number, i.title, i.status, i.urgency, i.priority, i.service_id,
+select i.id, i.incident_number, i.title,
+       cast(case when i.status in ('triggered', 'acknowledged', 'resolved') then i.status end
+            as enum('triggered', 'acknowledged', 'resolved')) as status,
+       cast(case when i.urgency in ('high', 'low') then i.urgency end
+            as enum('high', 'low')) as urgency,
+       i.priority, i.service_id,
        i.service, array_to_string(i.teams, chr(31)) as teams,
        array_to_string(i.assignees, chr(31)) as assignees, i.escalation_policy, i.created_at,
-       coalesce(i.acknowledged_at, case when i.status = 'resolved' then a.at end)
+       coalesce(i.acknowledged_at, case when i.status = 'resolved' then i.first_ack_at end)
            as acknowledged_at,
        i.resolved_at, i.alert_count, i.html_url
-from incidents i left join first_ack a on a.incident_id = i.id
+from incidents i
 where {where}
 order by i.created_at, i.incident_number, i.id
 """
@@ -534,8 +543,8 @@ def _to_frame(rows: pd.DataFrame, *, adapter: str, store: Store) -> pd.DataFrame
     ):
         data[name] = rows[name].astype("string")
     data["incident_number"] = rows["incident_number"].astype("Int64")
-    data["status"] = pd.Categorical(rows["status"].astype(object), dtype=STATUS_DTYPE)
-    data["urgency"] = pd.Categorical(rows["urgency"].astype(object), dtype=URGENCY_DTYPE)
+    data["status"] = rows["status"].astype(STATUS_DTYPE).array
+    data["urgency"] = rows["urgency"].astype(URGENCY_DTYPE).array
     data["teams"] = _lists(rows["teams"])
     data["assignees"] = _lists(rows["assignees"])
     for name in ("created_at", "acknowledged_at", "resolved_at"):
@@ -700,7 +709,8 @@ async def incidents_through_store(
     window = query.window()
     since = parse_time(window["since"]) if window["since"] else None
     until = parse_time(window["until"]) if window["until"] else None
-    report = await target.sync_async(since, progress=progress, concurrency=concurrency)
+    first_since: Any = "all" if query.date_range == "all" else since
+    report = await target.sync_async(first_since, progress=progress, concurrency=concurrency)
     df = await asyncio.to_thread(
         target.incidents,
         statuses=list(query.statuses),

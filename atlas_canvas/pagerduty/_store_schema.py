@@ -6,8 +6,10 @@ One DuckDB file holds one PagerDuty account as seen through one adapter:
 table               rows
 ==================  ===========================================================================
 incidents           one per incident: the DataFrame's typed columns (see ``_frame.COLUMNS``)
-                    plus ``team_ids``, ``updated_at``, ``synced_at`` and ``raw`` (the API's
-                    JSON text, so no field is lost; read on demand, never by the frame)
+                    plus ``team_ids``, ``updated_at``, ``synced_at``, ``first_ack_at`` (the
+                    first acknowledge log entry, kept up to date by each sync) and ``raw``
+                    (the API's JSON text, so no field is lost; read on demand, never by the
+                    frame)
 log_entries         the account's log entries, typed columns (no raw JSON: at several entries
                     per incident it would double the file and the first sync's write): the
                     overview entries of the history (trigger, acknowledge, resolve, escalate,
@@ -52,7 +54,7 @@ __all__ = [
 ]
 
 #: Bump with a function in ``MIGRATIONS`` that brings version N-1 to N.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StoreError(AtlasError):
@@ -95,6 +97,7 @@ create table if not exists incidents (
     html_url varchar,
     updated_at timestamptz,
     synced_at timestamptz,
+    first_ack_at timestamptz,
     raw varchar
 )
 """
@@ -159,8 +162,20 @@ def schema_version(con: Any) -> int | None:
         return None
 
 
+def _to_2(con: Any) -> None:
+    """2: first-ack times kept on the incident (reads need no join); log entries lose ``raw``."""
+    con.execute("alter table incidents add column first_ack_at timestamptz")
+    con.execute(
+        "update incidents set first_ack_at = a.first_at from (select incident_id, "
+        "min(created_at) as first_at "
+        "from log_entries where type = 'acknowledge_log_entry' group by 1) a "
+        "where incidents.id = a.incident_id"
+    )
+    con.execute("alter table log_entries drop column if exists raw")
+
+
 #: version N -> the function that brings a version N-1 store to N (one transaction).
-MIGRATIONS: dict[int, Callable[[Any], None]] = {}
+MIGRATIONS: dict[int, Callable[[Any], None]] = {2: _to_2}
 
 
 def migrate(con: Any, *, path: str) -> bool:

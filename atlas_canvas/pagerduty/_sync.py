@@ -205,13 +205,17 @@ class _Fetcher:
         return [x for x in items if isinstance(x, dict)]
 
     async def incident_window(
-        self, since: datetime, until: datetime, *, top: bool = False
+        self, since: datetime | None, until: datetime | None, *, top: bool = False
     ) -> list[dict[str, Any]]:
+        """Incidents created in ``[since, until)``; both None: every incident (date_range=all)."""
         from ._pager import INCIDENTS
 
         spec = replace(INCIDENTS, params=(("time_zone", "UTC"),))
+        pager = self.pager(progress=top)
         return list(
-            await self.pager(progress=top).collect(spec, since=since, until=until, desc="incidents")
+            await pager.collect(
+                spec, since=since, until=until, all_dates=since is None, desc="incidents"
+            )
         )
 
     async def log_window(
@@ -398,13 +402,23 @@ async def sync_store(
     ack_times: bool = True,
     lock_timeout: float = 600.0,
     concurrency: int | None = None,
+    max_age: Any = None,
 ) -> SyncReport:
-    """Bring ``store`` up to date (see the module notes); the report of what it did."""
+    """Bring ``store`` up to date (see the module notes); the report of what it did.
+
+    ``since="all"``: a first sync fetches the account's whole history. ``max_age`` (seconds,
+    a timedelta or text like ``"1h"``): when the last sync is younger, send nothing and say so.
+    """
     from ._pager import DEFAULT_CONCURRENCY, interactive
     from ._query import parse_time
 
     started = time.perf_counter()
-    asked_since = parse_time(since) if since is not None else None
+    whole = isinstance(since, str) and since.strip().lower() == "all"
+    asked_since = None if whole or since is None else parse_time(since)
+    if max_age is not None:
+        fresh = await asyncio.to_thread(_recent_report, store, max_age, asked_since)
+        if fresh is not None:
+            return fresh
 
     def waiting(message: str) -> None:
         if progress or not interactive():
@@ -427,7 +441,7 @@ async def sync_store(
         if state.get("watermark"):
             work = await _incremental(store, fetcher, state, asked_since, ack_times, report)
         else:
-            work = await _first(store, fetcher, asked_since, ack_times, report)
+            work = await _first(store, fetcher, asked_since, ack_times, report, whole=whole)
         work.state["account"] = account
         work.state["adapter"] = store.adapter
         report.requests = fetcher.stats.requests
@@ -446,6 +460,35 @@ class _Work:
     references: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     state: dict[str, str | None] = field(default_factory=dict)
     history_since: datetime | None = None
+
+
+def _recent_report(store: Store, max_age: Any, asked_since: datetime | None) -> SyncReport | None:
+    """A report of no work when the last sync is younger than ``max_age`` (else None)."""
+    from ._query import parse_time
+
+    if isinstance(max_age, timedelta):
+        age = max_age
+    elif isinstance(max_age, (int, float)):
+        age = timedelta(seconds=float(max_age))
+    else:
+        now = datetime.now(timezone.utc)
+        start = parse_time(str(max_age), now=now)
+        if start is None:
+            return None
+        age = now - start
+    state = store.state
+    last = _parse(state.get("last_sync_at"))
+    history = _parse(state.get("history_since"))
+    if last is None or datetime.now(timezone.utc) - last >= age:
+        return None
+    if asked_since is not None and history is not None and asked_since < history:
+        return None  # more history asked for than the store holds: that needs a sync
+    return SyncReport(
+        watermark=_parse(state.get("watermark")),
+        since=history,
+        store=str(store.path),
+        notes=[f"skipped: the last sync was at {state['last_sync_at']} (max_age {max_age})"],
+    )
 
 
 def _watermark(entries: list[dict[str, Any]], records: list[dict[str, Any]]) -> datetime | None:
@@ -472,17 +515,31 @@ async def _first(
     since: datetime | None,
     ack_times: bool,
     report: SyncReport,
+    *,
+    whole: bool = False,
 ) -> _Work:
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    since = (since or now - DEFAULT_HISTORY).replace(microsecond=0)
     until = now + timedelta(seconds=1)
-    jobs: list[Any] = [fetcher.incident_window(since, until, top=True), _references(fetcher)]
-    if ack_times:
-        jobs.append(fetcher.log_window(since, until, overview=True))
     t0 = time.monotonic()
-    results = await asyncio.gather(*jobs)
-    records, references = results[0], results[1]
-    entries = results[2] if ack_times else []
+    entries: list[dict[str, Any]] = []
+    if whole:
+        # The whole history: every incident (date_range=all), then the log from the first.
+        records, references = await asyncio.gather(
+            fetcher.incident_window(None, None, top=True), _references(fetcher)
+        )
+        created = [t for t in (_parse(r.get("created_at")) for r in records) if t is not None]
+        since = min(created).replace(microsecond=0) if created else now
+        if ack_times:
+            entries = await fetcher.log_window(since, until, overview=True)
+    else:
+        since = (since or now - DEFAULT_HISTORY).replace(microsecond=0)
+        jobs: list[Any] = [fetcher.incident_window(since, until, top=True), _references(fetcher)]
+        if ack_times:
+            jobs.append(fetcher.log_window(since, until, overview=True))
+        results = await asyncio.gather(*jobs)
+        records, references = results[0], results[1]
+        if ack_times:
+            entries = results[2]
     mark = _watermark(entries, records) or since
     # The listing and the log ran side by side: a change made while they ran may be in the
     # log but not in the listed incident. Entries from before the sync started are safe; the
@@ -690,11 +747,23 @@ def _write(store: Store, work: _Work, report: SyncReport, started: float) -> Non
                 entries = log_rows(work.entries).drop_duplicates("id")
                 con.register("staged_entries", entries)
                 con.execute(
-                    "insert into log_entries select id, type, created_at, incident_id, agent_id, "
+                    "insert into log_entries (id, type, created_at, incident_id, agent_id, "
+                    "agent_type, channel_type, summary) "
+                    "select id, type, created_at, incident_id, agent_id, "
                     "agent_type, channel_type, summary from staged_entries "
                     "where id not in (select id from log_entries)"
                 )
                 con.unregister("staged_entries")
+            touched = {str(r.get("id")) for r in work.incidents}
+            touched |= {
+                str(e["incident"]["id"])
+                for e in work.entries
+                if e.get("type") == "acknowledge_log_entry"
+                and isinstance(e.get("incident"), dict)
+                and e["incident"].get("id")
+            }
+            if touched:
+                con.execute(_FIRST_ACKS, [sorted(touched)])
             for table, items in work.references.items():
                 _write_reference(con, table, items)
             report.seconds = time.perf_counter() - started
@@ -721,12 +790,26 @@ def _write(store: Store, work: _Work, report: SyncReport, started: float) -> Non
 
 
 _INSERT_INCIDENTS = """
-insert into incidents
+insert into incidents (id, incident_number, title, status, urgency, priority, service_id, service,
+                       teams, team_ids, assignees, escalation_policy, created_at, acknowledged_at,
+                       resolved_at, alert_count, html_url, updated_at, synced_at, first_ack_at, raw)
 select id, incident_number, title, cast(status as varchar), cast(urgency as varchar), priority,
        service_id, service, cast(teams as varchar[]), cast(team_ids as varchar[]),
        cast(assignees as varchar[]), escalation_policy, created_at, acknowledged_at,
-       resolved_at, alert_count, html_url, updated_at, synced_at, raw
+       resolved_at, alert_count, html_url, updated_at, synced_at, null, raw
 from staged_incidents
+"""
+
+# First-ack times of the incidents this sync wrote or gave new acknowledge entries, from every
+# acknowledge entry the store holds (reads then need no join over the log).
+_FIRST_ACKS = """
+update incidents set first_ack_at = a.at
+from (
+    select incident_id, min(created_at) as at from log_entries
+    where type = 'acknowledge_log_entry' and incident_id in (select unnest(?))
+    group by incident_id
+) a
+where incidents.id = a.incident_id
 """
 
 

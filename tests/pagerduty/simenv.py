@@ -68,6 +68,9 @@ def simulator_env(
             "ATLAS_CONFIG": str(cfg),
             TOKEN_VARIABLE: PLANTED_SECRET,
             "PAGERDUTY_FROM": from_email,
+            # The incident store of this simulated account lives here, never in the user's
+            # data directory (and a fresh one per run keeps notebook outputs reproducible).
+            "ATLAS_STORE": str(workdir / "stores"),
         }
         yield SimEnv(base_url=base_url, config_path=cfg, from_email=from_email, env=env)
     finally:

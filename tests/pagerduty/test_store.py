@@ -291,3 +291,45 @@ def test_a_read_meets_a_writer_in_another_process_and_says_so(tmp_path: Path) ->
         assert proc.stdout is not None
         proc.stdout.close()
     assert store.incidents().empty
+
+
+def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
+    """Version 1 kept first-ack times only in the log and raw JSON on log entries."""
+    path = tmp_path / "v1.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "create table incidents (id varchar not null, incident_number bigint, title varchar, "
+        "status varchar, urgency varchar, priority varchar, service_id varchar, service varchar, "
+        "teams varchar[], team_ids varchar[], assignees varchar[], escalation_policy varchar, "
+        "created_at timestamptz, acknowledged_at timestamptz, resolved_at timestamptz, "
+        "alert_count bigint, html_url varchar, updated_at timestamptz, synced_at timestamptz, "
+        "raw varchar)"
+    )
+    con.execute(
+        "create table log_entries (id varchar not null, type varchar, created_at timestamptz, "
+        "incident_id varchar, agent_id varchar, agent_type varchar, channel_type varchar, "
+        "summary varchar, raw varchar)"
+    )
+    for table in ("services", "teams", "escalation_policies", "priorities"):
+        con.execute(f"create table {table} (id varchar not null, name varchar, raw varchar)")
+    con.execute(
+        "create table users (id varchar not null, name varchar, email varchar, raw varchar)"
+    )
+    con.execute("create table sync_state (key varchar not null, value varchar)")
+    con.execute("insert into sync_state values ('schema_version', '1'), ('adapter', 'pagerduty')")
+    con.execute(
+        "insert into incidents (id, incident_number, title, status, urgency, teams, assignees, "
+        "created_at, resolved_at, raw) values ('P1', 1, 'disk', 'resolved', 'high', ['Ops'], [], "
+        "'2025-01-01T00:00:00Z', '2025-01-01T01:00:00Z', '{}')"
+    )
+    con.execute(
+        "insert into log_entries values ('L1', 'acknowledge_log_entry', '2025-01-01T00:05:00Z', "
+        "'P1', 'U1', 'user_reference', 'website', 'Acknowledged', '{}')"
+    )
+    con.close()
+    store = open_store(path=path)
+    assert store.state["schema_version"] == str(SCHEMA_VERSION) == "2"
+    df = store.incidents()
+    assert df.time_to_ack.iloc[0] == pd.Timedelta(minutes=5)
+    assert df.teams.iloc[0] == ["Ops"] and df.assignees.iloc[0] == []
+    assert "raw" not in set(store.sql("describe log_entries").column_name)

@@ -324,3 +324,28 @@ def test_plan_many_changes_use_the_greedy_plan() -> None:
     targets = [(f"P{t}", int(t)) for t in range(0, 50_000, 10)]
     plan = plan_refetch(targets, known)
     assert plan.requests <= 500 and len(plan.windows) >= 1
+
+
+def test_since_all_fetches_the_whole_history(tmp_path: Path) -> None:
+    acc = SimAccount(300, months=14)
+    store = open_store(path=tmp_path / "pd.duckdb", transport=acc.transport)
+    report = store.sync(since="all", progress=False)
+    assert report.new == 300
+    first = min(i.created_at for i in acc.sim.account.incidents)
+    assert report.since == dt.datetime.fromtimestamp(first, dt.timezone.utc)
+    check(acc, store, report.since)
+
+
+def test_max_age_skips_a_recent_sync_without_a_request(tmp_path: Path) -> None:
+    acc = SimAccount(100, months=2)
+    store = open_store(path=tmp_path / "pd.duckdb", transport=acc.transport)
+    store.sync(since=NOW - dt.timedelta(days=70), progress=False, max_age="1h")
+    before = acc.requests
+    skipped = store.sync(progress=False, max_age="1h")
+    assert acc.requests == before and skipped.requests == 0
+    assert skipped.notes and "skipped" in skipped.notes[0]
+    assert skipped.watermark is not None
+    # Older than max_age, or more history asked for: a real sync.
+    assert store.sync(progress=False, max_age=0).requests > 0
+    wider = store.sync(since=NOW - dt.timedelta(days=80), progress=False, max_age="1h")
+    assert wider.requests > 0 and not wider.notes
