@@ -19,6 +19,7 @@ from ._filters import STATUSES, IncidentQuery
 from ._model import Account, Incident, LogEvent, Note
 from ._problems import bad_request
 from ._render import Renderer, log_entry_id, timeline
+from ._schedules import HIGH_RULES, LOW_RULES, has_low_urgency_rule
 from ._settings import SimulatorConfig
 
 __all__ = ["Store", "dumps"]
@@ -258,6 +259,7 @@ class Store:
         channel: str,
         target: int = -1,
         note: str | None = None,
+        notice: str | None = None,
     ) -> None:
         if inc.history is None:
             inc.history = timeline(self.account, inc)
@@ -270,6 +272,7 @@ class Store:
                 channel,
                 target,
                 note,
+                notice,
             )
         )
 
@@ -385,6 +388,7 @@ class Store:
         if plan.keys() == {"status"} and plan["status"] == inc.status != "acknowledged":
             return  # resolving a resolved incident (or re-triggering) changes nothing
         at = max(self.clock(), inc.created_at)
+        assigned_before = (inc.assignees, inc.assigned_at, inc.level)
         status = plan.get("status")
         if inc.status == "resolved" and status in ("triggered", "acknowledged"):
             # Reopen first, so assignments given in the same change apply to the open incident.
@@ -434,6 +438,8 @@ class Store:
             inc.resolved_at, inc.resolved_by = at, actor
             inc.assignees = ()
             self._event(inc, "resolve", at, actor, "website", note=resolution)
+        if (inc.assignees, inc.assigned_at, inc.level) != assigned_before:
+            self._notify(inc, at, actor)
         self._changed(inc, at)
 
     def _reopen(self, inc: Incident, at: int) -> None:
@@ -450,6 +456,26 @@ class Store:
         inc.assigned_at = at
         for user in users:
             self._event(inc, kind, at, actor, "website" if actor >= 0 else "auto", target=user)
+
+    def _notify(self, inc: Incident, at: int, actor: int) -> None:
+        """The assignees' immediate notification rules fire (push and e-mail for high urgency,
+        e-mail for low) when a change leaves the incident triggered with new assignees.
+
+        The delayed rules (SMS, phone) would need a clock that moves by itself, which writes
+        do not model; assigning yourself notifies nobody.
+        """
+        if inc.status != "triggered":
+            return
+        for user in inc.assignees:
+            if user == actor:
+                continue
+            if inc.urgency == "high":
+                rules: tuple[tuple[int, str], ...] = HIGH_RULES
+            else:
+                rules = LOW_RULES if has_low_urgency_rule(self.account.users[user]) else ()
+            for delay, notice in rules:
+                if delay <= 5:
+                    self._event(inc, "notify", at, -1, "auto", target=user, notice=notice)
 
     def create_incident(self, body: Any, actor: int) -> Incident:
         """``POST /incidents``: a new incident on a service, triggered (or acknowledged when
@@ -521,6 +547,7 @@ class Store:
         else:
             first = self.account.on_call(self.render.incident_ep(inc), 1, at)
             self._assign(inc, (first,), at, -1, "assign")
+        self._notify(inc, at, actor)
         self.incidents.append(inc)
         self.by_id[inc.id] = inc
         self.created.append(at)

@@ -424,3 +424,37 @@ def test_oncalls_bounds_default_to_now(ro_api: httpx.Client) -> None:
     assert lone.json()["oncalls"] == both.json()["oncalls"]
     now = ro_api.get("/oncalls", params={"limit": 100}).json()["oncalls"]
     assert all(ts(o["start"]) <= ts("2026-06-01T12:00:00Z") < ts(o["end"]) for o in now)
+
+
+def test_writes_notify_like_generated_incidents(api: httpx.Client, app: SimulatorWsgiApp) -> None:
+    a = app.simulator.account
+    frm = {"From": a.users[3].email}
+    service = a.services[0]
+    body = {"incident": {"type": "incident", "title": "Disk full", "urgency": "high",
+                         "service": {"id": service.id, "type": "service_reference"}}}  # fmt: skip
+    inc = api.post("/incidents", json=body, headers=frm).json()["incident"]
+    assignee = inc["assignments"][0]["assignee"]["id"]
+    logs = api.get(f"/incidents/{inc['id']}/log_entries").json()["log_entries"]
+    notes = [e for e in logs if e["type"] == "notify_log_entry"]
+    assert {e["channel"]["notification"]["type"] for e in notes} == {
+        "push_notification",
+        "email_notification",
+    }
+    assert {e["user"]["id"] for e in notes} == {assignee}
+    now = ts(inc["created_at"])
+    window = {
+        "since": dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(),
+        "until": dt.datetime.fromtimestamp(now + 1, dt.timezone.utc).isoformat(),
+    }
+    listed = api.get("/notifications", params=window).json()
+    assert {n["id"] for n in listed["notifications"]} >= {
+        e["channel"]["notification"]["id"] for e in notes
+    }
+    # Assigning yourself and acknowledging in one change notifies nobody.
+    me = {"assignee": {"id": a.users[3].id, "type": "user_reference"}}
+    mine = api.post(
+        "/incidents", json={"incident": {**body["incident"], "assignments": [me]}}, headers=frm
+    ).json()["incident"]
+    logs = api.get(f"/incidents/{mine['id']}/log_entries").json()["log_entries"]
+    assert mine["status"] == "acknowledged"
+    assert "notify_log_entry" not in {e["type"] for e in logs}

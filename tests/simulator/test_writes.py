@@ -95,8 +95,14 @@ def test_reassign_and_escalate(api: httpx.Client, app: SimulatorWsgiApp) -> None
     )
     assert r.status_code == 200
     logs = api.get(f"/incidents/{inc_id}/log_entries").json()["log_entries"]
-    assert logs[0]["type"] == "escalate_log_entry"
-    assert r.json()["incident"]["assignments"][0]["assignee"]["id"] == logs[0]["assignees"][0]["id"]
+    # Newest first: the escalation, then (newer, same second) the new assignee's notifications.
+    changes = [e for e in logs if e["type"] != "notify_log_entry"]
+    assert changes[0]["type"] == "escalate_log_entry"
+    escalated_to = changes[0]["assignees"][0]["id"]
+    assert r.json()["incident"]["assignments"][0]["assignee"]["id"] == escalated_to
+    newer = logs[: logs.index(changes[0])]
+    assert newer and {e["type"] for e in newer} == {"notify_log_entry"}
+    assert {e["user"]["id"] for e in newer} == {escalated_to}
     r = api.put(
         f"/incidents/{inc_id}",
         json={"incident": {"type": "incident_reference", "escalation_level": 9}},
