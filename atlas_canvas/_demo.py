@@ -410,6 +410,11 @@ def _run(
     lab_env[TOKEN_VARIABLE] = sim_token
     lab_env["ATLAS_CONFIG"] = str(config_path)
     lab_env["JUPYTER_TOKEN"] = lab_token  # in the environment, not on the command line
+    # The notebooks' incident store: the demo's own, never a real account's store, and new
+    # with each simulator (a fresh account each run), so the first notebook run syncs it.
+    stores = demo_dir / "stores"
+    shutil.rmtree(stores, ignore_errors=True)
+    lab_env["ATLAS_STORE"] = str(stores)
     if not lab_env.get("PAGERDUTY_FROM"):
         email = _first_user_email(sim_url, sim_token)
         if email:

@@ -185,6 +185,8 @@ def test_config_points_at_simulator_with_token_only_in_environment(demo: Running
     token = env["PAGERDUTY_ACCOUNT_TOKEN"]
     assert len(token) >= 20
     assert env["ATLAS_CONFIG"] == str(demo.demo_dir / "atlas.yml")
+    # The notebooks' incident store is the demo's own (never a real account's store).
+    assert env["ATLAS_STORE"] == str(demo.demo_dir / "stores")
     assert token not in demo.output
     for path in demo.demo_dir.rglob("*"):
         if path.is_file():
