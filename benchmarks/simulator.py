@@ -221,7 +221,9 @@ def _memory(incidents: int) -> dict[str, float]:
         "after_gen = hwm()\n"
         "h = {'authorization': 'Token token=sim-token'}\n"
         "t = time.perf_counter(); pages = 0\n"
-        "for since, until in (('2025-06-01', '2025-12-01'), ('2025-12-01', '2026-06-01')):\n"
+        # Two windows of the simulator's 180-day maximum (UTC, so no DST hour is added).
+        "for since, until in (('2025-06-03T00:00:00Z', '2025-11-30T00:00:00Z'),\n"
+        "                     ('2025-11-30T00:00:00Z', '2026-05-29T00:00:00Z')):\n"
         "    for off in range(0, 10_000, 100):\n"
         "        q = f'since={since}&until={until}&limit=100&offset={off}'\n"
         "        r = sim.handle('GET', '/incidents', q, h); assert r.status == 200; pages += 1\n"
