@@ -272,7 +272,9 @@ def run_in_kernel(jp: JupyterProcess, kernel_id: str, code: str) -> str:
         time.sleep(0.1)
     kc = BlockingKernelClient(connection_file=str(conn))
     kc.load_connection_file()
-    kc.start_channels()
+    # No heartbeat channel: on a loaded machine a missed 1 s heartbeat made wait_for_ready
+    # report a live kernel as dead; the execute reply is what counts.
+    kc.start_channels(hb=False)
     out: list[str] = []
     errors: list[str] = []
 

@@ -229,7 +229,7 @@ def test_kernel_that_dies_is_restarted_without_secret(jp: JupyterProcess) -> Non
     conn = Path(jp.log_path.parent) / "runtime" / f"kernel-{kernel_id}.json"
     kc = BlockingKernelClient(connection_file=str(conn))
     kc.load_connection_file()
-    kc.start_channels()
+    kc.start_channels(hb=False)
     try:
         kc.wait_for_ready(timeout=60)
         kc.execute("import os; os._exit(1)")
@@ -239,6 +239,7 @@ def test_kernel_that_dies_is_restarted_without_secret(jp: JupyterProcess) -> Non
     while "restarting" not in jp.log().split(f"Kernel started: {kernel_id}", 1)[-1].lower():
         assert time.monotonic() < deadline, "the kernel was not restarted automatically"
         time.sleep(0.2)
+    # The restarted kernel reuses the cached ports and connection file: _probe waits for it.
     second = _probe(jp, kernel_id)
     _assert_scrubbed(second, jp)
     assert second["incidents"] == INCIDENTS
