@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import http
+import itertools
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -151,7 +152,16 @@ def check_header_bytes(headers: list[tuple[str, str]]) -> None:
     The servers decode header bytes as UTF-8 (undecodable bytes as surrogate escapes) and
     the sender writes UTF-8, so valid UTF-8 passes unchanged; anything else, or a line
     break or NUL inside a name or value (header injection), is refused.
+
+    Example::
+
+        check_header_bytes([("Accept", "application/json")])  # passes
+        check_header_bytes([("X-Bad", "a\r\nInjected: 1")])  # raises BadHeaderError
     """
+    # Fast path (every request): one C-level scan of all names and values together.
+    joined = "\x01".join([text for pair in headers for text in pair])
+    if joined.isascii() and "\r" not in joined and "\n" not in joined and "\x00" not in joined:
+        return
     for name, value in headers:
         for text, what in ((name, "name"), (value, "value")):
             if "\r" in text or "\n" in text or "\x00" in text:
@@ -176,8 +186,19 @@ def _shown(name: str) -> str:
     return ascii(name)[1:-1][:64] if name.isascii() and name.isprintable() else "(unprintable)"
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _reason(status: int, raw: str | None) -> str:
-    if raw and all(ord(c) in _REASON_OK for c in raw):
+    if raw and (
+        (raw.isascii() and raw.isprintable())  # the usual case, one C call
+        or all(ord(c) in _REASON_OK for c in raw)
+    ):
         return raw
     try:
         return http.HTTPStatus(status).phrase
@@ -210,19 +231,19 @@ class UpstreamResponse:
         self._read_timeout = read_timeout
         self.status: int = resp.status
         self.reason: str = _reason(resp.status, resp.reason)
-        headers: list[tuple[str, str]] = []
-        total = 0
-        for name, value in resp.raw_headers:
-            total += len(name) + len(value) + 4
-            try:
-                headers.append((name.decode("utf-8"), value.decode("utf-8")))
-            except UnicodeDecodeError:
-                resp.close()
-                raise UpstreamUnreachableError(
-                    f"{where(req)} sent header {_shown(name.decode('latin-1'))} with bytes that "
-                    "are not valid UTF-8, which cannot be passed on unchanged",
-                    hint="fix the upstream's response headers",
-                ) from None
+        raw = resp.raw_headers
+        try:
+            headers = [(name.decode("utf-8"), value.decode("utf-8")) for name, value in raw]
+        except UnicodeDecodeError:
+            resp.close()
+            bad = next(n for n, v in raw if not _is_utf8(n) or not _is_utf8(v))
+            raise UpstreamUnreachableError(
+                f"{where(req)} sent header {_shown(bad.decode('latin-1'))} with bytes that "
+                "are not valid UTF-8, which cannot be passed on unchanged",
+                hint="fix the upstream's response headers",
+            ) from None
+        # Name, ": ", value and CRLF of each line (aiohttp bounds each line and the count).
+        total = sum(map(len, itertools.chain.from_iterable(raw))) + 4 * len(raw)
         if total > MAX_HEADER_BYTES:
             resp.close()
             raise UpstreamUnreachableError(
@@ -321,10 +342,16 @@ class UpstreamSender:
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Classes looked up once (the imports stay lazy: `import atlas_canvas` is cheap).
+        self._URL: Any = None
+        self._CIMultiDict: Any = None
 
     def _get_session(self) -> aiohttp.ClientSession:
         import aiohttp
+        import multidict
+        import yarl
 
+        self._URL, self._CIMultiDict = yarl.URL, multidict.CIMultiDict
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             connector = _connector_class()(
@@ -369,20 +396,20 @@ class UpstreamSender:
         A streamed ``body`` with a known ``content_length`` is sent with that
         Content-Length; without one it is sent chunked.
         """
-        import aiohttp
-        import yarl
-        from multidict import CIMultiDict
+        import aiohttp  # cached after the first request: a dict lookup
 
         check_header_bytes(req.headers)
-        session = self._get_session()
-        headers = CIMultiDict(req.headers)  # repeated caller headers kept as they came
+        session = self._session
+        if session is None or self._loop is not asyncio.get_running_loop() or session.closed:
+            session = self._get_session()
+        headers = self._CIMultiDict(req.headers)  # repeated caller headers kept as they came
         if content_length is not None and body is not None and not isinstance(body, bytes):
             headers["Content-Length"] = str(content_length)
         try:
             resp = await session.request(
                 req.method,
                 # encoded=True: the path and query go out byte for byte as validated.
-                yarl.URL(req.url, encoded=True),
+                self._URL(req.url, encoded=True),
                 headers=headers,
                 data=body,
                 allow_redirects=False,
