@@ -20,7 +20,9 @@ Secrets stay in the server process (see :mod:`._kernels` and :mod:`._pinning`):
 
 * kernels start without the variables the config's adapters name, with ``ATLAS_URL`` set to
   the proxy route above and a per-kernel ``ATLAS_ACCESS_TOKEN`` that only that route accepts
-  (in place of Jupyter's own authentication); terminals start without those variables too;
+  (in place of Jupyter's own authentication); terminals start without those variables too.
+  A server started with ``ATLAS_URL`` (notebooks pointed at a team server) leaves kernels
+  on that server;
 * on Linux the server makes itself non-dumpable when it holds a secret, so same-user kernels
   cannot read ``/proc/<pid>/environ`` (``c.AtlasCanvas.protect_server_memory``);
 * with ``allow_config_edits = False`` the config of the start is pinned: a changed file may not
@@ -32,6 +34,7 @@ Configuration (``jupyter_server_config.py`` or the command line)::
     c.AtlasCanvas.allow_config_edits = False       # 403 on POST atlas-canvas/adapters; pin config
     c.AtlasCanvas.health_timeout = 5.0             # seconds
     c.AtlasCanvas.protect_server_memory = True     # prctl(PR_SET_DUMPABLE, 0) when holding secrets
+    c.AtlasCanvas.kernel_atlas_url = ""            # ATLAS_URL for kernels (default: this server)
 """
 
 from __future__ import annotations
