@@ -166,7 +166,11 @@ def _protect_kernels(serverapp: Any, state: Any) -> None:
     # Terminals inherit the server's environment too. jupyter_server_terminals loads after
     # this extension (extensions load in name order), so wrap its manager once the loop runs,
     # before any request is served.
-    serverapp.io_loop.add_callback(_protect_terminals, serverapp, policy)
+    io_loop = getattr(serverapp, "io_loop", None)
+    if io_loop is not None:
+        io_loop.add_callback(_protect_terminals, serverapp, policy)
+    else:  # pragma: no cover - jupyter_server creates the loop before loading extensions
+        _protect_terminals(serverapp, policy)
 
 
 def _protect_terminals(serverapp: Any, policy: Any) -> None:
