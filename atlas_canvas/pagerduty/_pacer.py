@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -198,13 +199,25 @@ class RatePacer:
 
 
 _pacers: dict[tuple[Any, ...], RatePacer] = {}
+# Injected transports are keyed by the object itself (weakly): an id() could be reused by a
+# later transport and hand it a stale budget.
+_by_transport: weakref.WeakKeyDictionary[Any, dict[str, RatePacer]] = weakref.WeakKeyDictionary()
 _pacers_lock = threading.Lock()
 
 
-def pacer_for(target_key: tuple[Any, ...], adapter: str) -> RatePacer:
-    """The process-wide pacer of ``adapter`` behind the target with ``target_key``."""
-    key = (*target_key, adapter)
+def pacer_for(target_key: tuple[Any, ...], adapter: str, *, transport: Any = None) -> RatePacer:
+    """The process-wide pacer of ``adapter`` behind the target with ``target_key``.
+
+    Pass ``transport`` for an injected transport: its pacers live as long as it does.
+    """
     with _pacers_lock:
+        if transport is not None:
+            pacers = _by_transport.setdefault(transport, {})
+            pacer = pacers.get(adapter)
+            if pacer is None:
+                pacer = pacers[adapter] = RatePacer()
+            return pacer
+        key = (*target_key, adapter)
         pacer = _pacers.get(key)
         if pacer is None:
             pacer = _pacers[key] = RatePacer()

@@ -79,7 +79,7 @@ class PagerDutySession:
     @property
     def pacer(self) -> RatePacer:
         """The rate pacer this adapter shares with every session aimed at the same place."""
-        return pacer_for(self.target.key, self.adapter)
+        return pacer_for(self.target.key, self.adapter, transport=self.target.transport)
 
     def url(self, rest: str = "") -> str:
         """The Atlas path of ``rest`` through this adapter, e.g. ``url("incidents")``."""

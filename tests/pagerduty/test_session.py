@@ -85,3 +85,21 @@ def test_sessions_aimed_at_the_same_place_share_one_pacer() -> None:
     assert a.pacer is b.pacer
     assert PagerDutySession.create("other", transport=transport).pacer is not a.pacer
     assert PagerDutySession.create(transport=FakePD([]).transport()).pacer is not a.pacer
+
+
+def test_an_injected_transports_pacer_goes_with_it() -> None:
+    import gc
+    import weakref
+
+    from atlas_canvas.pagerduty import _pacer
+
+    transport = FakePD(make_incidents(1)).transport()
+    PagerDutySession.create(transport=transport).pacer.hold(600)  # an exhausted budget
+    assert transport in _pacer._by_transport
+    gone = weakref.ref(transport)
+    before = len(_pacer._by_transport)
+    del transport
+    gc.collect()
+    # the pacer did not keep it alive, and its stale budget went with it (an id() reused by
+    # a later transport cannot find it)
+    assert gone() is None and len(_pacer._by_transport) < before
