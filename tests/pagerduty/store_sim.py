@@ -122,7 +122,7 @@ class SimAccount:
             json.dumps(body).encode(),
         )
         assert reply.status in (200, 201), reply.body
-        return json.loads(reply.body)  # type: ignore[no-any-return]
+        return json.loads(reply.body)
 
     def incident_ids(self, status: str | None = None) -> list[str]:
         return [i.id for i in self.sim.account.incidents if status is None or i.status == status]
