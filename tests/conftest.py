@@ -10,9 +10,12 @@ fixture of its module).
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
+import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,95 @@ CLEAN_PREFIXES = ("PAGERDUTY_",)
 def is_clean_variable(name: str) -> bool:
     """Whether ``name`` is one of the variables every test starts without."""
     return name in CLEAN_VARIABLES or name.startswith(CLEAN_PREFIXES)
+
+
+@dataclass(frozen=True)
+class WarningException:
+    """A warning let through for one test module only; every other warning fails its test
+    (``filterwarnings = ["error"]`` in pyproject.toml)."""
+
+    category: type[Warning]
+    message: str  # a regular expression matched at the start of the warning's text
+    reason: str
+
+    @property
+    def mark(self) -> pytest.MarkDecorator:
+        name = self.category.__qualname__
+        if self.category.__module__.startswith("_pytest"):
+            name = f"pytest.{name}"  # the public name of pytest's own warnings
+        elif self.category.__module__ != "builtins":
+            name = f"{self.category.__module__}.{name}"
+        return pytest.mark.filterwarnings(f"ignore:{self.message}:{name}")
+
+
+#: Remove an entry once its module is fixed.
+MODULE_WARNING_EXCEPTIONS: dict[str, list[WarningException]] = {
+    "tests/integration/test_demo.py": [
+        WarningException(
+            ResourceWarning,
+            "unclosed file <_io.TextIOWrapper",
+            "the demo subprocesses' stdout pipes (Popen(stdout=PIPE)) are never closed",
+        ),
+        WarningException(
+            ResourceWarning,
+            "subprocess \\d+ is still running",
+            "a demo subprocess object is dropped before it is waited for",
+        ),
+        WarningException(
+            pytest.PytestUnraisableExceptionWarning,
+            "Exception ignored in",
+            "the same pipes and processes, reported again when garbage-collected",
+        ),
+    ],
+    "tests/test_fetch.py": [
+        WarningException(
+            ResourceWarning,
+            "unclosed file <_io.BufferedReader",
+            "the `server` fixture's `mom atlas run` stdout pipe (Popen(stdout=PIPE)) stays open",
+        ),
+        WarningException(
+            pytest.PytestUnraisableExceptionWarning,
+            "Exception ignored in. <_io.FileIO",
+            "the same pipe, reported again when garbage-collected",
+        ),
+    ],
+    "tests/integration/test_clients.py": [
+        WarningException(
+            ResourceWarning,
+            "unclosed (<ssl.SSLSocket|<socket.socket|transport <_SelectorSocketTransport)",
+            "connections to the https Atlas server are left open: the sync TLS clients"
+            " (python-pagerduty, httpx) and the atlasProxyFetch calls of the CA-bundle test",
+        ),
+        WarningException(
+            pytest.PytestUnraisableExceptionWarning,
+            "Exception ignored in. (<ssl.SSLSocket|<socket.socket|<function _SelectorTransport)",
+            "the same connections, reported again when garbage-collected",
+        ),
+    ],
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for exception in MODULE_WARNING_EXCEPTIONS.get(_module_of(item.nodeid), []):
+            item.add_marker(exception.mark)
+
+
+def _module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _collect_module_garbage(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Objects a module with warning exceptions leaked are collected while its exceptions
+    apply; otherwise their warnings would surface in whichever later test runs the GC."""
+    yield
+    exceptions = MODULE_WARNING_EXCEPTIONS.get(_module_of(request.node.nodeid), [])
+    if exceptions:
+        with warnings.catch_warnings():
+            for exception in exceptions:
+                warnings.filterwarnings("ignore", exception.message, exception.category)
+            gc.collect()
 
 
 def free_port() -> int:

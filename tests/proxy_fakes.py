@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.atlas_configs import atlas_config_text
 from tests.conftest import PLANTED_SECRET, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,33 +226,10 @@ def recording_server(name: str = "upstream") -> Iterator[tuple[str, Recorder]]:
 
 
 def config_yaml(
-    adapters: dict[str, str],
-    *,
-    headers: dict[str, list[tuple[str, str]]] | None = None,
-    extra_docs: str = "",
+    adapters: dict[str, str], *, headers: dict[str, list[tuple[str, str]]] | None = None
 ) -> str:
     """An Atlas config with HTTP adapters ``{name: baseUrl}``; headers per adapter."""
-    headers = headers or {}
-    refs = "".join(
-        f"  - adapterRef:\n      apiVersion: moment.dev/adapters/v1alpha1\n      kind: HTTP\n"
-        f"      name: {n}\n"
-        for n in adapters
-    )
-    docs = ""
-    for n, url in adapters.items():
-        docs += (
-            f"---\napiVersion: moment.dev/adapters/v1alpha1\nkind: HTTP\nmetadata:\n  name: {n}\n"
-            f"spec:\n  baseUrl: {url}\n"
-        )
-        hs = headers.get(n, [])
-        if hs:
-            docs += "  headers:\n" + "".join(
-                f"  - name: {hn}\n    value: {json.dumps(hv)}\n" for hn, hv in hs
-            )
-    return (
-        "kind: Atlas\napiVersion: moment.dev/atlas/v1alpha1\nmetadata:\n  name: test-atlas\n"
-        f"spec:\n  apiAdapters:\n{refs}" + docs + extra_docs
-    )
+    return atlas_config_text(adapters, headers)
 
 
 PD_AUTH = [("Authorization", "Token token=${{ PAGERDUTY_ACCOUNT_TOKEN }}")]

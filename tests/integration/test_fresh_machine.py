@@ -126,7 +126,8 @@ def fresh_with_notebook(fresh: FreshVenv) -> FreshVenv:
 
 
 def test_wheel_ships_extension_notebooks_and_server_config(fresh: FreshVenv) -> None:
-    names = set(zipfile.ZipFile(fresh.wheel).namelist())
+    with zipfile.ZipFile(fresh.wheel) as zf:
+        names = set(zf.namelist())
     expected = {
         "atlas_canvas/__init__.py",
         "atlas_canvas/py.typed",
@@ -205,7 +206,7 @@ def test_mom_curl_against_the_simulator(fresh: FreshVenv) -> None:
         assert r.returncode == 2 and "PAGERDUTY_ACCOUNT_TOKEN" in r.stderr, r.stderr
     finally:
         os.killpg(sim.pid, signal.SIGTERM)
-        sim.wait(30)
+        sim.communicate(timeout=30)  # waits and closes the pipe
 
 
 def test_mom_demo_without_the_notebook_extra_says_what_to_install(fresh: FreshVenv) -> None:
@@ -299,3 +300,4 @@ def test_mom_demo_from_the_wheel(fresh_with_notebook: FreshVenv) -> None:
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=30)  # waits and closes the pipe

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from tests.atlas_configs import write_atlas_config
 from tests.conftest import ROOT, free_port
 
 
@@ -119,41 +120,11 @@ def run_canary() -> Iterator[Canary]:
 
 def write_config(path: Path, adapters: dict[str, tuple[str, list[str]]]) -> Path:
     """An Atlas config with HTTP adapters ``{name: (baseUrl, ["Name: value", ...])}``."""
-    refs = "".join(
-        "  - adapterRef:\n"
-        "      apiVersion: moment.dev/adapters/v1alpha1\n"
-        "      kind: HTTP\n"
-        f"      name: {name}\n"
-        for name in adapters
+    return write_atlas_config(
+        path,
+        {name: url for name, (url, _) in adapters.items()},
+        {name: headers for name, (_, headers) in adapters.items()},
     )
-    docs = []
-    for name, (base_url, headers) in adapters.items():
-        hdrs = "".join(
-            f"  - name: {h.split(':', 1)[0].strip()}\n"
-            f"    value: {json.dumps(h.split(':', 1)[1].strip())}\n"
-            for h in headers
-        )
-        doc = (
-            "apiVersion: moment.dev/adapters/v1alpha1\n"
-            "kind: HTTP\n"
-            "metadata:\n"
-            f"  name: {name}\n"
-            "spec:\n"
-            f"  baseUrl: {base_url}\n"
-        )
-        if hdrs:
-            doc += "  headers:\n" + hdrs
-        docs.append(doc)
-    text = (
-        "kind: Atlas\n"
-        "apiVersion: moment.dev/atlas/v1alpha1\n"
-        "metadata:\n"
-        "  name: test-atlas\n"
-        "spec:\n"
-        "  apiAdapters:\n" + refs + "---\n" + "---\n".join(docs)
-    )
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 @dataclass

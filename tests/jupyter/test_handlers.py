@@ -6,6 +6,7 @@ base URL and config edits turned off, for the last tests.
 
 from __future__ import annotations
 
+import difflib
 import http.client
 import json
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from atlas_canvas._config_edit import add_http_adapter_text, parse_header
 from tests.conftest import PLANTED_SECRET
 from tests.jupyter.servers import Canary, JupyterProcess, run_canary, run_jupyter, write_config
 
@@ -377,7 +379,15 @@ def test_add_adapter_edits_the_file_like_the_cli(
     assert r.status_code == 201, r.text
     assert r.json()["adapter"]["name"] == "added"
     after = config_file.read_text()
-    assert after.startswith(before.split("---", 1)[0].rstrip("\n").rsplit("\n", 1)[0])
+    # Byte for byte what `mom atlas config add-http-adapter` writes, which only adds lines.
+    assert after == add_http_adapter_text(
+        before,
+        name="added",
+        base_url=canary.url + "/base",
+        headers=[parse_header("X-Api-Key: ${{ ADDED_KEY }}")],
+    )
+    changed = difflib.ndiff(before.splitlines(), after.splitlines())
+    assert not [line for line in changed if line.startswith("- ")]
     assert "${{ ADDED_KEY }}" in after  # the template, never a value
     names = [
         a["name"]

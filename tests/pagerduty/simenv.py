@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.atlas_configs import write_atlas_config
 from tests.conftest import PLANTED_SECRET
 
 NOW = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
@@ -31,16 +32,12 @@ class SimEnv:
 
 
 def write_config(path: Path, base_url: str, variable: str = TOKEN_VARIABLE) -> Path:
-    from atlas_canvas._config_edit import add_http_adapter_text, render_new_config
-
-    text = add_http_adapter_text(
-        render_new_config("atlas-notebooks"),
-        name="pagerduty",
-        base_url=base_url,
-        headers=[("Authorization", f"Token token=${{{{ {variable} }}}}")],
+    return write_atlas_config(
+        path,
+        {"pagerduty": base_url},
+        {"pagerduty": [("Authorization", f"Token token=${{{{ {variable} }}}}")]},
+        name="atlas-notebooks",
     )
-    path.write_text(text)
-    return path
 
 
 @contextmanager
