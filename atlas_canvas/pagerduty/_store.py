@@ -189,6 +189,10 @@ class Store:
                 con.close()
         self._connection = None
         con = _connect(self.path, read_only=False, busy_timeout=self.busy_timeout)
+        # Small syncs leave their changes in the write-ahead log (see _sync._write), which
+        # every read-only open replays: keep it short (DuckDB's default lets it reach 16 MB,
+        # a second per open); past this, DuckDB checkpoints at the next commit.
+        con.execute("set checkpoint_threshold = '1MB'")
         try:
             migrate(con, path=str(self.path))
             yield con

@@ -349,3 +349,19 @@ def test_max_age_skips_a_recent_sync_without_a_request(tmp_path: Path) -> None:
     assert store.sync(progress=False, max_age=0).requests > 0
     wider = store.sync(since=NOW - dt.timedelta(days=80), progress=False, max_age="1h")
     assert wider.requests > 0 and not wider.notes
+
+
+def test_the_write_ahead_log_stays_short_over_many_small_syncs(tmp_path: Path) -> None:
+    acc = SimAccount(400, months=2)
+    store = _store(acc, tmp_path, NOW - dt.timedelta(days=70))
+    wal = store.path.with_name(store.path.name + ".wal")
+    ids = sorted(acc.incident_ids())
+    sizes = []
+    for round_ in range(25):
+        acc.advance(30)
+        for iid in ids[round_ * 15 : round_ * 15 + 15]:
+            acc.note(iid, "x" * 2000)
+        assert store.sync(progress=False).changed == 15
+        sizes.append(wal.stat().st_size if wal.exists() else 0)
+    assert max(sizes) < 2 * 2**20, sizes  # checkpointed past ~1 MB, not DuckDB's 16 MB
+    assert min(sizes[5:]) < max(sizes)  # ...and it did checkpoint on the way
