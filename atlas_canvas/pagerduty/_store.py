@@ -421,7 +421,14 @@ class Store:
         out.mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
         with self._reading() as con:
-            for table in TABLES:
+            # Every table in the file: the store's own and any another module adds (on-call).
+            names = con.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'main' order by 1"
+            ).fetchall()
+            for (table,) in names:
+                if not str(table).replace("_", "").isalnum():
+                    continue  # not a table this package made; its name is not safe in SQL
                 target = out / f"{table}.parquet"
                 # The path is ours (a directory the caller named + a fixed table name), but
                 # quote it for SQL all the same.

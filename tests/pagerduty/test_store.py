@@ -333,3 +333,14 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     assert df.time_to_ack.iloc[0] == pd.Timedelta(minutes=5)
     assert df.teams.iloc[0] == ["Ops"] and df.assignees.iloc[0] == []
     assert "raw" not in set(store.sql("describe log_entries").column_name)
+
+
+def test_export_includes_tables_other_modules_add(tmp_path: Path) -> None:
+    path = tmp_path / "x.duckdb"
+    store = open_store(path=path)
+    con = duckdb.connect(str(path))
+    con.execute("create table oncall_shifts (user_id varchar)")
+    con.execute("insert into oncall_shifts values ('U1')")
+    con.close()
+    names = sorted(p.name for p in store.export_parquet(tmp_path / "out"))
+    assert names == sorted([*(f"{t}.parquet" for t in TABLES), "oncall_shifts.parquet"])
