@@ -24,10 +24,13 @@ Tree::
     │   ├── RequestTooLargeError     413 ATLAS_RequestTooLargeError
     │   ├── RouteNotFoundError       404 ATLAS_RouteNotFoundError (not an Atlas route)
     │   └── MethodNotAllowedError    405 ATLAS_MethodNotAllowedError
-    └── UpstreamError              the upstream could not be reached or answered badly
-        ├── UpstreamTimeoutError     504 API_InstanceRequestTimeoutError
-        ├── UpstreamUnreachableError 502 ATLAS_UpstreamUnreachableError
-        └── HTTPStatusError          upstream answered >= 400 (exit 1, status shown)
+    ├── UpstreamError              the upstream could not be reached or answered badly
+    │   ├── UpstreamTimeoutError     504 API_InstanceRequestTimeoutError
+    │   ├── UpstreamUnreachableError 502 ATLAS_UpstreamUnreachableError
+    │   └── HTTPStatusError          upstream answered >= 400 (exit 1, status shown)
+    └── StoreError                 the incident store cannot be used as asked
+        ├── StoreBusyError           another process holds the store too long
+        └── StoreAccountError        the key is another account's than the store's (exit 2)
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ __all__ = [
     "ProxyError",
     "RequestTooLargeError",
     "RouteNotFoundError",
+    "StoreAccountError",
+    "StoreBusyError",
+    "StoreError",
     "UnsupportedAdapterError",
     "UpstreamError",
     "UpstreamTimeoutError",
@@ -282,6 +288,37 @@ class HTTPStatusError(UpstreamError):
         self.status = status
         self.body = body
         super().__init__(message, hint=hint)
+
+
+class StoreError(AtlasError):
+    """The incident store cannot be used as asked (what happened and how to fix it).
+
+    Raised by ``atlas_canvas.pagerduty`` when the store file is not a store, was written by a
+    newer atlas-canvas, or cannot be opened. Never sent to an Atlas client.
+
+    Example::
+
+        try:
+            from atlas_canvas import pagerduty
+            pagerduty.open_store(path="/tmp/other.duckdb").incidents()
+        except StoreError as exc:
+            print(exc)
+    """
+
+    code = "ATLAS_StoreError"
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the store (a sync, or a read-only connection) for too long."""
+
+    code = "ATLAS_StoreBusyError"
+
+
+class StoreAccountError(StoreError):
+    """The adapter's key belongs to another PagerDuty account than the store's."""
+
+    code = "ATLAS_StoreAccountError"
+    exit_code = 2
 
 
 _BY_CODE: dict[str, type[AtlasError]] = {

@@ -37,7 +37,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._errors import AtlasError
+# The store's errors live in the one error tree; importable from here as before.
+from .._errors import StoreAccountError, StoreBusyError, StoreError
 
 __all__ = [
     "REFERENCE_TABLES",
@@ -55,25 +56,6 @@ __all__ = [
 
 #: Bump with a function in ``MIGRATIONS`` that brings version N-1 to N.
 SCHEMA_VERSION = 2
-
-
-class StoreError(AtlasError):
-    """The incident store cannot be used as asked (what happened and how to fix it)."""
-
-    code = "ATLAS_StoreError"
-
-
-class StoreBusyError(StoreError):
-    """Another process holds the store (a sync, or a read-only connection) for too long."""
-
-    code = "ATLAS_StoreBusyError"
-
-
-class StoreAccountError(StoreError):
-    """The adapter's key belongs to another PagerDuty account than the store's."""
-
-    code = "ATLAS_StoreAccountError"
-    exit_code = 2
 
 
 _INCIDENTS = """

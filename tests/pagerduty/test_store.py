@@ -208,6 +208,24 @@ def test_default_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert store.incidents().empty and list(store.incidents().columns) == list(COLUMNS)
 
 
+def test_store_errors_are_the_error_trees_own() -> None:
+    # The store modules re-export the classes of the one error tree, not copies of them.
+    import atlas_canvas
+    from atlas_canvas import _errors
+    from atlas_canvas.pagerduty import _store_lock, _sync
+
+    assert StoreError is _errors.StoreError is atlas_canvas.StoreError
+    assert StoreBusyError is _errors.StoreBusyError is _store_lock.StoreBusyError
+    assert _sync.StoreAccountError is _errors.StoreAccountError
+    assert issubclass(_errors.StoreAccountError, StoreError)
+    assert (StoreError.code, StoreBusyError.code, _errors.StoreAccountError.code) == (
+        "ATLAS_StoreError",
+        "ATLAS_StoreBusyError",
+        "ATLAS_StoreAccountError",
+    )
+    assert _errors.StoreAccountError.exit_code == 2
+
+
 def test_bad_adapter_name(tmp_path: Path) -> None:
     with pytest.raises(AtlasError):
         open_store("../etc", path=tmp_path / "x.duckdb")
