@@ -175,7 +175,8 @@ async def test_repr_and_display_never_show_a_secret(env: SimEnv) -> None:
         (lambda: atlas_proxy_fetch_sync(INCIDENTS, {"methd": "GET"}), "did you mean 'method'"),
         (lambda: atlas_proxy_fetch_sync(INCIDENTS, {"method": "FETCH"}), "unknown HTTP method"),
         (lambda: atlas_proxy_fetch_sync(INCIDENTS, json={}, body="x"), "either json= or body="),
-        (lambda: atlas_proxy_fetch_sync(INCIDENTS, "GET"), "fetch's init"),
+        # a str where fetch takes a dict: the mistake under test
+        (lambda: atlas_proxy_fetch_sync(INCIDENTS, "GET"), "fetch's init"),  # type: ignore[arg-type]
     ],
 )
 def test_bad_calls_are_usage_errors(env: SimEnv, call: object, message: str) -> None:
@@ -256,6 +257,25 @@ async def test_remote_mode_through_a_running_atlas_server(
     assert bad.status == 401
     with pytest.raises(InvalidAccessTokenError):
         bad.raise_for_status()
+
+
+async def test_pagerduty_layer_goes_to_the_server_the_target_names(
+    env: SimEnv, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atlas_canvas.pagerduty import PagerDutySession, fetch_incidents
+
+    monkeypatch.setenv("ATLAS_ACCESS_TOKEN", "srv-token-123")
+    monkeypatch.setenv("ATLAS_CONFIG", "/nonexistent/atlas.yml")  # proves it is not in-process
+    df = await fetch_incidents(date_range="all", base_url=server, progress=False)
+    assert len(df) == 300 and df.attrs["fetch"]["rate_limited"] == 0
+    pd_session = PagerDutySession.create(base_url=server)
+    assert pd_session.target.mode == "remote" and pd_session.target.base_url == server
+    users = await pd_session.get_json("users", {"limit": 2})
+    assert len(users["users"]) == 2
+    # the session passed on is used as it is: ATLAS_URL pointing elsewhere changes nothing
+    monkeypatch.setenv("ATLAS_URL", f"http://127.0.0.1:{free_port()}")
+    again = await fetch_incidents(date_range="all", session=pd_session, progress=False)
+    assert list(again.id) == list(df.id)
 
 
 async def test_remote_mode_unreachable_server(env: SimEnv, monkeypatch: pytest.MonkeyPatch) -> None:
