@@ -68,23 +68,6 @@ class WarningException:
 
 #: Remove an entry once its module is fixed.
 MODULE_WARNING_EXCEPTIONS: dict[str, list[WarningException]] = {
-    "tests/integration/test_demo.py": [
-        WarningException(
-            ResourceWarning,
-            "unclosed file <_io.TextIOWrapper",
-            "the demo subprocesses' stdout pipes (Popen(stdout=PIPE)) are never closed",
-        ),
-        WarningException(
-            ResourceWarning,
-            "subprocess \\d+ is still running",
-            "a demo subprocess object is dropped before it is waited for",
-        ),
-        WarningException(
-            pytest.PytestUnraisableExceptionWarning,
-            "Exception ignored in",
-            "the same pipes and processes, reported again when garbage-collected",
-        ),
-    ],
     "tests/test_fetch.py": [
         WarningException(
             ResourceWarning,
