@@ -330,9 +330,7 @@ def _computed_rows(
     names = {u["id"]: u.get("name") or u.get("summary") for u in users}
     rows = []
     for r in records:
-        created = _epoch(r["created_at"])
-        resolved = _epoch(r["resolved_at"]) if r.get("resolved_at") else None
-        f = incident_figures(created, resolved, _events(logs.get(r["id"], [])), zones)
+        f = incident_figures(*_timeline(r, logs), zones)
         service = r.get("service") or {}
         team = (r.get("teams") or [{}])[0]
         ep = r.get("escalation_policy") or {}
@@ -408,6 +406,64 @@ def _note(note: str) -> None:
     print(f"note: {note}", file=sys.stderr)
 
 
+def _start(
+    adapter: str,
+    source: str,
+    since: TimeArg,
+    until: TimeArg,
+    *,
+    config: Any,
+    base_url: str | None,
+    transport: Any,
+    session: PagerDutySession | None,
+) -> tuple[datetime, datetime, PagerDutySession]:
+    """Both fetches' first steps: check ``source``, resolve the window, open the session."""
+    from ._oncall import window
+    from ._session import PagerDutySession
+
+    if source not in ("auto", "analytics", "computed"):
+        raise UsageError(f"source must be 'auto', 'analytics' or 'computed', got {source!r}")
+    lo, hi = window(since, until)
+    pds = PagerDutySession.create(
+        adapter, config=config, base_url=base_url, transport=transport, session=session
+    )
+    return lo, hi, pds
+
+
+def _unavailable(exc: AnalyticsUnavailable, hint: str) -> UsageError:
+    """The error for ``source="analytics"`` when the Analytics API cannot answer."""
+    return UsageError(f"PagerDuty's Analytics API is not available: {exc.note}", hint=hint)
+
+
+def _finish(
+    df: pd.DataFrame,
+    source: str,
+    lo: datetime,
+    hi: datetime,
+    requests: int,
+    note: str | None = None,
+) -> pd.DataFrame:
+    """Label a frame with its source, window and request count (and the fallback's note)."""
+    df.attrs.update(
+        source=source,
+        window={"since": lo.isoformat(), "until": hi.isoformat()},
+        fetch={"requests": requests},
+    )
+    if note:
+        df.attrs["note"] = note
+        _note(note)
+    return df
+
+
+def _timeline(
+    record: dict[str, Any], logs: dict[str, list[dict[str, Any]]]
+) -> tuple[float, float | None, list[Event]]:
+    """An incident's created and resolved epochs and its log entries as events."""
+    created = _epoch(record["created_at"])
+    resolved = _epoch(record["resolved_at"]) if record.get("resolved_at") else None
+    return created, resolved, _events(logs.get(record["id"], []))
+
+
 async def fetch_analytics_incidents(
     adapter: str = "pagerduty",
     *,
@@ -422,15 +478,17 @@ async def fetch_analytics_incidents(
     session: PagerDutySession | None = None,
 ) -> pd.DataFrame:
     """The awaitable :func:`analytics_incidents`."""
-    from ._oncall import window
     from ._pager import FetchStats
-    from ._session import PagerDutySession
 
-    if source not in ("auto", "analytics", "computed"):
-        raise UsageError(f"source must be 'auto', 'analytics' or 'computed', got {source!r}")
-    lo, hi = window(since, until)
-    pds = PagerDutySession.create(
-        adapter, config=config, base_url=base_url, transport=transport, session=session
+    lo, hi, pds = _start(
+        adapter,
+        source,
+        since,
+        until,
+        config=config,
+        base_url=base_url,
+        transport=transport,
+        session=session,
     )
     services, teams = _ids(service_ids), _ids(team_ids)
     note = None
@@ -445,34 +503,20 @@ async def fetch_analytics_incidents(
             rows = await _analytics_rows(pds, lo, hi, filters, counter)
         except AnalyticsUnavailable as exc:
             if source == "analytics":
-                raise UsageError(
-                    f"PagerDuty's Analytics API is not available: {exc.note}",
-                    hint="use source='computed' (or 'auto') to compute the same columns from "
+                raise _unavailable(
+                    exc,
+                    "use source='computed' (or 'auto') to compute the same columns from "
                     "incidents and log entries",
                 ) from None
             note = f"{exc.note}; computed from incidents and log entries instead"
         else:
-            df = _frame(rows)
-            df.attrs.update(
-                source="analytics",
-                window={"since": lo.isoformat(), "until": hi.isoformat()},
-                fetch={"requests": counter[0]},
-            )
-            return df
+            return _finish(_frame(rows), "analytics", lo, hi, counter[0])
     stats = FetchStats()
     (records, logs, users), major = await asyncio.gather(
         _computed_inputs(pds, lo, hi, services, teams, stats), _major_priorities(pds)
     )
     df = _frame(_computed_rows(records, logs, users, major))
-    df.attrs.update(
-        source="computed",
-        window={"since": lo.isoformat(), "until": hi.isoformat()},
-        fetch={"requests": stats.requests + 1},
-    )
-    if note:
-        df.attrs["note"] = note
-        _note(note)
-    return df
+    return _finish(df, "computed", lo, hi, stats.requests + 1, note)
 
 
 def analytics_incidents(
@@ -557,15 +601,18 @@ async def fetch_responder_load(
     session: PagerDutySession | None = None,
 ) -> pd.DataFrame:
     """The awaitable :func:`responder_load`."""
-    from ._oncall import oncall_records, oncalls_frame, window
+    from ._oncall import oncall_records, oncalls_frame
     from ._pager import FetchStats
-    from ._session import PagerDutySession
 
-    if source not in ("auto", "analytics", "computed"):
-        raise UsageError(f"source must be 'auto', 'analytics' or 'computed', got {source!r}")
-    lo, hi = window(since, until)
-    pds = PagerDutySession.create(
-        adapter, config=config, base_url=base_url, transport=transport, session=session
+    lo, hi, pds = _start(
+        adapter,
+        source,
+        since,
+        until,
+        config=config,
+        base_url=base_url,
+        transport=transport,
+        session=session,
     )
     teams = _ids(team_ids)
     stats = FetchStats()
@@ -585,10 +632,7 @@ async def fetch_responder_load(
                 )
             except AnalyticsUnavailable as exc:
                 if source == "analytics":
-                    raise UsageError(
-                        f"PagerDuty's Analytics API is not available: {exc.note}",
-                        hint="use source='computed' (or 'auto')",
-                    ) from None
+                    raise _unavailable(exc, "use source='computed' (or 'auto')") from None
                 note = f"{exc.note}; computed from incidents, log entries and on-calls instead"
             else:
                 stats.requests += 1
@@ -616,13 +660,7 @@ async def fetch_responder_load(
                             "oncall_hours": (m.get("total_seconds_on_call") or 0) / 3600,
                         }
                     )
-                df = _load_frame(rows)
-                df.attrs.update(
-                    source="analytics",
-                    window={"since": lo.isoformat(), "until": hi.isoformat()},
-                    fetch={"requests": stats.requests},
-                )
-                return df
+                return _finish(_load_frame(rows), "analytics", lo, hi, stats.requests)
         (records, logs, user_list), shifts = await asyncio.gather(
             _computed_inputs(pds, lo, hi, [], teams, stats, users_task),
             oncall_records(pds, lo, hi, stats=stats),
@@ -631,17 +669,7 @@ async def fetch_responder_load(
         if not users_task.done():
             users_task.cancel()
     zones = {u["id"]: u.get("time_zone") for u in user_list}
-    per = responder_figures(
-        (
-            (
-                _epoch(r["created_at"]),
-                _epoch(r["resolved_at"]) if r.get("resolved_at") else None,
-                _events(logs.get(r["id"], [])),
-            )
-            for r in records
-        ),
-        zones,
-    )
+    per = responder_figures((_timeline(r, logs) for r in records), zones)
     hours = oncalls_frame(shifts, lo, hi)
     by_user = hours.groupby("user_id")["duration"].sum() if len(hours) else None
     users = {u["id"]: u for u in user_list}
@@ -670,16 +698,7 @@ async def fetch_responder_load(
                 "oncall_hours": seconds / 3600,
             }
         )
-    df = _load_frame(rows)
-    df.attrs.update(
-        source="computed",
-        window={"since": lo.isoformat(), "until": hi.isoformat()},
-        fetch={"requests": stats.requests},
-    )
-    if note:
-        df.attrs["note"] = note
-        _note(note)
-    return df
+    return _finish(_load_frame(rows), "computed", lo, hi, stats.requests, note)
 
 
 def responder_load(
