@@ -20,8 +20,6 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,86 +31,26 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-TOKEN = "bench-token"
+from _sim import TOKEN, config_text, simulators  # noqa: E402  (one copy of the helpers)
+
 #: Runs of the atlas fetch per case (median reported); the references run once (they are
 #: latency-bound and vary by ~5% run to run, while a CPU-bound client varies with machine load).
 RUNS = 3
 NOW = "2026-01-05T00:00:00Z"
 
 
-def config_text(base_url: str) -> str:
-    """The benchmark's Atlas config, written by the same code as `mom atlas config`."""
-    from atlas_canvas._config_edit import add_http_adapter_text, render_new_config
-
-    return add_http_adapter_text(
-        render_new_config("bench"),
-        name="pagerduty",
-        base_url=base_url,
-        headers=[("Authorization", "Token token=${{ BENCH_PD_TOKEN }}")],
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def simulator(
     incidents: int, latency_ms: float, *, cert: tuple[str, str] | None = None, ca: str | None = None
 ) -> Iterator[str]:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "atlas_canvas",
-        "pagerduty-sim",
-        "--port",
-        str(port),
-        "--seed",
-        "11",
-        "--incidents",
-        str(incidents),
-        "--latency-ms",
-        str(latency_ms),
-        "--rate-limit",
-        "10000000",
-        "--now",
-        NOW,
-    ]
-    if cert:
-        cmd += ["--certfile", cert[0], "--keyfile", cert[1]]
-    env = {**os.environ, "PAGERDUTY_SIM_TOKEN": TOKEN}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"{'https' if cert else 'http'}://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                r = httpx.get(
-                    url + "/incidents",
-                    params={"limit": 1},
-                    headers={"Authorization": f"Token token={TOKEN}"},
-                    verify=ca or True,
-                    timeout=2,
-                )
-                if r.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"simulator did not start: {err[-2000:]}")
-            time.sleep(0.2)
+    args = [
+        "--seed", "11", "--incidents", str(incidents), "--latency-ms", str(latency_ms),
+        "--rate-limit", "10000000", "--now", NOW,
+    ]  # fmt: skip
+    with simulators(args, cert=cert, ca=ca) as (url,):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def warm(base_url: str, ca: str | None, now: dt.datetime) -> None:

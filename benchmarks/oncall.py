@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,78 +28,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-TOKEN = "bench-token"
+import _sim  # noqa: E402  (one copy of the helpers)
+from _sim import TOKEN, config_text  # noqa: E402
+
 NOW = "2026-06-01T00:00:00Z"
 MONTH = {"since": "2026-05-01T00:00:00Z", "until": "2026-06-01T00:00:00Z"}
 YEAR = {"since": "2025-06-01T00:00:00Z", "until": "2026-06-01T00:00:00Z"}
 RUNS = 3
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def config_text(base_url: str) -> str:
-    from atlas_canvas._config_edit import add_http_adapter_text, render_new_config
-
-    return add_http_adapter_text(
-        render_new_config("bench"),
-        name="pagerduty",
-        base_url=base_url,
-        headers=[("Authorization", "Token token=${{ BENCH_PD_TOKEN }}")],
-    )
-
-
 @contextlib.contextmanager
 def simulators(args: argparse.Namespace, plans: list[str]) -> Iterator[list[str]]:
-    procs, urls = [], []
-    for plan in plans:
-        port = free_port()
-        cmd = [
-            sys.executable, "-m", "atlas_canvas", "pagerduty-sim",
-            "--port", str(port), "--seed", "11",
-            "--incidents", str(args.incidents), "--users", str(args.users),
-            "--latency-ms", str(args.latency_ms), "--rate-limit", "10000000",
-            "--now", NOW, "--plan", plan,
-        ]  # fmt: skip
-        env = {**os.environ, "PAGERDUTY_SIM_TOKEN": TOKEN}
-        procs.append(
-            subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for proc, url in zip(procs, urls, strict=True):
-            deadline = time.monotonic() + 600
-            while True:
-                try:
-                    r = httpx.get(
-                        url + "/users",
-                        headers={"Authorization": f"Token token={TOKEN}"},
-                        timeout=5,
-                    )
-                    if r.status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    raise RuntimeError(f"simulator did not start: {err[-2000:]}")
-                time.sleep(0.3)
+    common = [
+        "--seed", "11",
+        "--incidents", str(args.incidents), "--users", str(args.users),
+        "--latency-ms", str(args.latency_ms), "--rate-limit", "10000000",
+        "--now", NOW,
+    ]  # fmt: skip
+    arg_lists = [[*common, "--plan", plan] for plan in plans]
+    with _sim.simulators(*arg_lists, start_seconds=600) as urls:
         yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def timed(fn: Any, runs: int = RUNS) -> tuple[list[float], float, Any]:

@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from fetch import TOKEN  # noqa: E402  (one copy of the helpers)
-from store import simulator, write_config  # noqa: E402
+from _sim import TOKEN, write_config  # noqa: E402  (one copy of the helpers)
+from store import simulator  # noqa: E402
 
 
 def main() -> None:

@@ -40,47 +40,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from fetch import TOKEN, config_text, free_port  # noqa: E402  (one copy of the helpers)
+from _sim import TOKEN, simulators, write_config  # noqa: E402  (one copy of the helpers)
 
 SEED = 11
 
 
 @contextlib.contextmanager
 def simulator(incidents: int, latency_ms: float, rate_limit: int) -> Iterator[str]:
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "atlas_canvas", "pagerduty-sim", "--port", str(port),
+    args = [
         "--seed", str(SEED), "--incidents", str(incidents), "--latency-ms", str(latency_ms),
         "--rate-limit", str(rate_limit),
     ]  # fmt: skip
-    env = {**os.environ, "PAGERDUTY_SIM_TOKEN": TOKEN}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                r = httpx.get(url + "/users", params={"limit": 1}, timeout=2,
-                              headers={"Authorization": f"Token token={TOKEN}"})  # fmt: skip
-                if r.status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"simulator did not start: {err[-2000:]}")
-            time.sleep(0.2)
+    with simulators(args) as (url,):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def write_config(directory: Path, base_url: str) -> Path:
-    path = directory / f"atlas-{base_url.rsplit(':', 1)[1]}.yml"
-    path.write_text(config_text(base_url))
-    return path
 
 
 def changes(base_url: str, recent: list[str], old: list[str]) -> None:
