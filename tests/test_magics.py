@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,49 +10,28 @@ from typing import Any
 import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 from atlas_canvas import Response, _target
 from atlas_canvas._errors import NoMatchingInstanceError, UsageError
 from atlas_canvas._magics import AdapterTable
 from atlas_canvas.pagerduty._dashboard import IncidentDashboard
 from atlas_canvas.pagerduty._display import MIME_TYPE
-from tests.conftest import PLANTED_SECRET
-from tests.pagerduty.simenv import SimEnv, apply_env, simulator_env, write_config
+from tests.ipython_shell import atlas_shell, run
+from tests.pagerduty.simenv import SimEnv, applied_simulator_env, write_config
 
 INCIDENTS = "/v1/apis/http/pagerduty/incidents"
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
-    with simulator_env(tmp_path_factory.mktemp("sim"), incidents=200) as se:
-        undo = apply_env(se.env)
-        try:
-            yield se
-        finally:
-            undo()
+    with applied_simulator_env(tmp_path_factory.mktemp("sim"), incidents=200) as se:
+        yield se
 
 
 @pytest.fixture(scope="module")
 def shell(sim: SimEnv) -> Iterator[InteractiveShell]:
-    cfg = Config()
-    cfg.HistoryAccessor.enabled = False  # no sqlite history files in tests
-    ip = InteractiveShell.instance(config=cfg)
-    ip.displayhook.flush = lambda: None  # type: ignore[method-assign]  # avoids a hang at exit
-    ip.run_cell("%load_ext atlas_canvas")
-    ip.run_cell("%config AtlasMagics.progress = False")
-    yield ip
-    ip.run_cell("%unload_ext atlas_canvas")
-    InteractiveShell.clear_instance()
-
-
-def run(ip: InteractiveShell, code: str) -> tuple[Any, Any, str]:
-    with capture_output() as cap:
-        result = ip.run_cell(code)
-    shown = cap.stdout + cap.stderr + json.dumps([o.data for o in cap.outputs], default=str)
-    assert PLANTED_SECRET not in shown
-    return result.result, result.error_in_exec, cap.stdout + cap.stderr
+    with atlas_shell() as ip:
+        yield ip
 
 
 def test_adapters(shell: InteractiveShell, sim: SimEnv) -> None:

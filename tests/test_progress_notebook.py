@@ -16,7 +16,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.conftest import PLANTED_SECRET
-from tests.pagerduty.simenv import SimEnv, apply_env, simulator_env
+from tests.pagerduty.simenv import SimEnv, applied_simulator_env
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +29,8 @@ CELLS = [
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
-    with simulator_env(tmp_path_factory.mktemp("progress"), incidents=1500) as se:
-        undo = apply_env(se.env)
-        try:
-            yield se
-        finally:
-            undo()
+    with applied_simulator_env(tmp_path_factory.mktemp("progress"), incidents=1500) as se:
+        yield se
 
 
 def test_saved_notebook_keeps_no_progress_bar(sim: SimEnv, tmp_path: Path) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 from tests.conftest import PLANTED_SECRET
-from tests.pagerduty.simenv import SimEnv, apply_env, simulator_env
+from tests.ipython_shell import atlas_shell
+from tests.pagerduty.simenv import SimEnv, applied_simulator_env
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -36,23 +36,14 @@ def notebook_blocks() -> list[str]:
 def sim(tmp_path: Path) -> Iterator[SimEnv]:
     # Data up to today, so the README's relative windows ("30d") hold incidents.
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    with simulator_env(tmp_path, incidents=400, now=now) as se:
-        undo = apply_env(se.env)
-        try:
-            yield se
-        finally:
-            undo()
+    with applied_simulator_env(tmp_path, incidents=400, now=now) as se:
+        yield se
 
 
 @pytest.fixture
 def shell(sim: SimEnv) -> Iterator[InteractiveShell]:
-    cfg = Config()
-    cfg.HistoryAccessor.enabled = False
-    ip = InteractiveShell.instance(config=cfg)
-    ip.displayhook.flush = lambda: None  # type: ignore[method-assign]  # avoids a hang at exit
-    yield ip
-    ip.run_cell("%unload_ext atlas_canvas")
-    InteractiveShell.clear_instance()
+    with atlas_shell(load_ext=False) as ip:  # the README's block loads it
+        yield ip
 
 
 @pytest.mark.parametrize("index", range(len(notebook_blocks())))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.atlas_configs import write_atlas_config
 from tests.conftest import PLANTED_SECRET
@@ -89,3 +90,14 @@ def apply_env(env: dict[str, str]) -> Callable[[], None]:
                 os.environ[k] = v
 
     return undo
+
+
+@contextmanager
+def applied_simulator_env(workdir: Path, **options: Any) -> Iterator[SimEnv]:
+    """:func:`simulator_env` with its environment applied to this process (undone after)."""
+    with simulator_env(workdir, **options) as se:
+        undo = apply_env(se.env)
+        try:
+            yield se
+        finally:
+            undo()

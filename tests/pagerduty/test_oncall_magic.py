@@ -7,29 +7,21 @@ from collections.abc import Iterator
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 from atlas_canvas._errors import UsageError
 from atlas_canvas.pagerduty._oncall import OnCallNow
 from tests.conftest import PLANTED_SECRET
-from tests.pagerduty.simenv import SimEnv, apply_env, simulator_env
+from tests.ipython_shell import atlas_shell
+from tests.pagerduty.simenv import SimEnv, applied_simulator_env
 
 
 @pytest.fixture(scope="module")
 def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InteractiveShell, SimEnv]]:
-    with simulator_env(tmp_path_factory.mktemp("sim"), incidents=100) as se:
-        undo = apply_env(se.env)
-        cfg = Config()
-        cfg.HistoryAccessor.enabled = False
-        ip = InteractiveShell.instance(config=cfg)
-        ip.displayhook.flush = lambda: None  # type: ignore[method-assign]  # avoids a hang at exit
-        ip.run_cell("%load_ext atlas_canvas")
-        try:
-            yield ip, se
-        finally:
-            ip.run_cell("%unload_ext atlas_canvas")
-            InteractiveShell.clear_instance()
-            undo()
+    with (
+        applied_simulator_env(tmp_path_factory.mktemp("sim"), incidents=100) as se,
+        atlas_shell(progress_off=False) as ip,
+    ):
+        yield ip, se
 
 
 def test_oncall_now_and_at(shell: tuple[InteractiveShell, SimEnv]) -> None:

@@ -12,16 +12,15 @@ from typing import Any
 import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
 from ruamel.yaml import YAML
-from traitlets.config import Config
 
 from atlas_canvas import pagerduty
 from atlas_canvas._cli import main
 from atlas_canvas._errors import UsageError
 from atlas_canvas.pagerduty._sync import SyncReport
-from tests.conftest import PLANTED_SECRET
-from tests.pagerduty.simenv import NOW, SimEnv, apply_env, simulator_env
+from tests import ipython_shell
+from tests.ipython_shell import atlas_shell
+from tests.pagerduty.simenv import NOW, SimEnv, applied_simulator_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SINCE = (NOW - dt.timedelta(days=200)).isoformat()
@@ -30,12 +29,8 @@ UNTIL = (NOW + dt.timedelta(days=1)).isoformat()
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
-    with simulator_env(tmp_path_factory.mktemp("sim"), incidents=300) as se:
-        undo = apply_env(se.env)
-        try:
-            yield se
-        finally:
-            undo()
+    with applied_simulator_env(tmp_path_factory.mktemp("sim"), incidents=300) as se:
+        yield se
 
 
 @pytest.fixture
@@ -77,30 +72,14 @@ def test_incidents_store_accepts_a_path_and_a_store(sim: SimEnv, tmp_path: Path)
     assert len(df2) == len(df)
 
 
-def _shell() -> InteractiveShell:
-    cfg = Config()
-    cfg.HistoryAccessor.enabled = False
-    ip = InteractiveShell.instance(config=cfg)
-    ip.displayhook.flush = lambda: None  # type: ignore[method-assign]  # avoids a hang at exit
-    ip.run_cell("%load_ext atlas_canvas")
-    ip.run_cell("%config AtlasMagics.progress = False")
-    return ip
-
-
 @pytest.fixture
 def shell(sim: SimEnv, store_dir: Path) -> Iterator[InteractiveShell]:
-    ip = _shell()
-    yield ip
-    ip.run_cell("%unload_ext atlas_canvas")
-    InteractiveShell.clear_instance()
+    with atlas_shell() as ip:
+        yield ip
 
 
 def run(ip: InteractiveShell, code: str) -> tuple[Any, Any, str]:
-    with capture_output() as cap:
-        result = ip.run_cell(code)
-    shown = cap.stdout + cap.stderr + json.dumps([o.data for o in cap.outputs], default=str)
-    assert PLANTED_SECRET not in shown
-    return result.result, result.error_in_exec, shown
+    return ipython_shell.run(ip, code, outputs=True)
 
 
 def test_sync_and_sql_magics(shell: InteractiveShell, store_dir: Path) -> None:
@@ -214,8 +193,6 @@ def test_the_readme_store_block_runs_verbatim(
     import re
     import textwrap
 
-    from tests.pagerduty.simenv import simulator_env as sim_env
-
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = [
         textwrap.dedent(body)
@@ -224,13 +201,9 @@ def test_the_readme_store_block_runs_verbatim(
     ]
     assert len(blocks) == 1
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    with sim_env(tmp_path, incidents=300, now=now) as se:
-        undo = apply_env(se.env)
+    with applied_simulator_env(tmp_path, incidents=300, now=now):
         monkeypatch.setenv("ATLAS_STORE", str(tmp_path / "stores"))
-        try:
-            ns: dict[str, Any] = {}
-            exec(compile(blocks[0], "README.md", "exec"), ns)
-        finally:
-            undo()
+        ns: dict[str, Any] = {}
+        exec(compile(blocks[0], "README.md", "exec"), ns)
     assert len(ns["df"]) > 0 and (tmp_path / "stores" / "pagerduty.duckdb").exists()
     assert ns["store"].state["account"] == "acme.pagerduty.com"

@@ -13,27 +13,22 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 from atlas_canvas._errors import UsageError
 from atlas_canvas.pagerduty import dashboard, incidents
 from atlas_canvas.pagerduty._query import IncidentQuery, add_months
+from tests.ipython_shell import atlas_shell
 
-from .simenv import SimEnv, apply_env, simulator_env
+from .simenv import SimEnv, applied_simulator_env
 
 UTC = timezone.utc
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimEnv]:
-    with simulator_env(tmp_path_factory.mktemp("window"), incidents=1500) as se:
-        undo = apply_env(se.env)
-        try:
-            yield se
-        finally:
-            undo()
+    with applied_simulator_env(tmp_path_factory.mktemp("window"), incidents=1500) as se:
+        yield se
 
 
 @pytest.fixture(scope="module")
@@ -122,13 +117,7 @@ def test_add_months_clamps_the_day() -> None:
 
 
 def test_magics_fetch_the_same_window(sim: SimEnv, everything: pd.DataFrame) -> None:
-    cfg = Config()
-    cfg.HistoryAccessor.enabled = False
-    ip = InteractiveShell.instance(config=cfg)
-    ip.displayhook.flush = lambda: None  # type: ignore[method-assign]  # avoids a hang at exit
-    try:
-        ip.run_cell("%load_ext atlas_canvas")
-        ip.run_cell("%config AtlasMagics.progress = False")
+    with atlas_shell() as ip:
         with capture_output():
             since_only = ip.run_cell("%atlas incidents --since 2025-03-01").result
             until_only = ip.run_cell("%atlas incidents --until 2025-10-15").result
@@ -140,9 +129,6 @@ def test_magics_fetch_the_same_window(sim: SimEnv, everything: pd.DataFrame) -> 
         )
         assert set(both.id) == between(everything, "2025-02-01T00:00:00Z", "2025-12-01T00:00:00Z")
         assert neither.attrs["window"]["basis"] == "default"
-    finally:
-        ip.run_cell("%unload_ext atlas_canvas")
-        InteractiveShell.clear_instance()
 
 
 def test_dashboard_fetches_and_refreshes_the_same_window(
