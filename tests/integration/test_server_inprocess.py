@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -38,30 +39,37 @@ class ExplodingSender:
         pass
 
 
+@asynccontextmanager
+async def _serving(app: AtlasApp) -> AsyncIterator[httpx.AsyncClient]:
+    """``app`` served by ``serve`` on a free loopback port for the block; a client for it."""
+    port = free_port()
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve(app, ServerOptions(port=port), stop=stop, on_ready=ready.set))
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            yield client
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
 async def test_internal_errors_are_500_json_and_never_leak(
     planted_secret: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = parse_config(config_yaml({"pd": "http://127.0.0.1:9/base"}, headers={"pd": PD_AUTH}))
     app = AtlasApp(Router(cfg), token="tok", sender=ExplodingSender())  # type: ignore[arg-type]
-    port = free_port()
-    stop = asyncio.Event()
-    ready = asyncio.Event()
     caplog.set_level(logging.INFO, logger="atlas_canvas")
-    task = asyncio.create_task(serve(app, ServerOptions(port=port), stop=stop, on_ready=ready.set))
-    await asyncio.wait_for(ready.wait(), 10)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            r = await client.get("/v1/apis/http/pd/x", headers={"Atlas-Accesstoken": "tok"})
-            assert r.status_code == 500
-            err = r.json()["error"]
-            assert err["code"] == "InvalidErrorType"
-            assert err["message"] == (
-                "internal error in the Atlas server (the server log has the details)"
-            )
-            assert (await client.get("/healthcheck")).status_code == 200
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
+    async with _serving(app) as client:
+        r = await client.get("/v1/apis/http/pd/x", headers={"Atlas-Accesstoken": "tok"})
+        assert r.status_code == 500
+        err = r.json()["error"]
+        assert err["code"] == "InvalidErrorType"
+        assert err["message"] == (
+            "internal error in the Atlas server (the server log has the details)"
+        )
+        assert (await client.get("/healthcheck")).status_code == 200
     assert PLANTED_SECRET not in caplog.text
     assert "RuntimeError" in caplog.text and "internal error in GET pd" in caplog.text
     access = [r.getMessage() for r in caplog.records if r.name == "atlas_canvas.access"]
@@ -92,28 +100,19 @@ async def test_reload_runs_off_the_event_loop_and_survives_any_failure(
     router = Router(config_path=cfg_path, loader=slow_broken_loader)
     router.set_config(first)
     app = AtlasApp(router, token="tok", sender=ExplodingSender())  # type: ignore[arg-type]
-    port = free_port()
-    stop = asyncio.Event()
-    ready = asyncio.Event()
     caplog.set_level(logging.INFO, logger="atlas_canvas")
-    task = asyncio.create_task(serve(app, ServerOptions(port=port), stop=stop, on_ready=ready.set))
-    await asyncio.wait_for(ready.wait(), 10)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            app.request_reload()
-            app.request_reload()  # a second SIGHUP during the reload is folded into it
-            worst = 0.0
-            while app._reloading is not None and not app._reloading.done():
-                t0 = time.monotonic()
-                assert (await client.get("/healthcheck")).status_code == 200
-                worst = max(worst, time.monotonic() - t0)
-                await asyncio.sleep(0.02)
-            assert worst < 0.5, f"the event loop stalled {worst:.2f} s during the reload"
-            r = await client.get("/v1/apis/http", headers={"Atlas-Accesstoken": "tok"})
-            assert [a["name"] for a in r.json()] == ["pd"]  # the old config still serves
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
+    async with _serving(app) as client:
+        app.request_reload()
+        app.request_reload()  # a second SIGHUP during the reload is folded into it
+        worst = 0.0
+        while app._reloading is not None and not app._reloading.done():
+            t0 = time.monotonic()
+            assert (await client.get("/healthcheck")).status_code == 200
+            worst = max(worst, time.monotonic() - t0)
+            await asyncio.sleep(0.02)
+        assert worst < 0.5, f"the event loop stalled {worst:.2f} s during the reload"
+        r = await client.get("/v1/apis/http", headers={"Atlas-Accesstoken": "tok"})
+        assert [a["name"] for a in r.json()] == ["pd"]  # the old config still serves
     assert calls == 1
     failed = [r.getMessage() for r in caplog.records if "config reload failed" in r.getMessage()]
     assert len(failed) == 1 and "RecursionError" in failed[0]
