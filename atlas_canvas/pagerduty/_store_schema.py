@@ -127,8 +127,10 @@ def create_schema(con: Any) -> None:
 
 
 def _has_table(con: Any, name: str) -> bool:
+    # duckdb_tables(), not information_schema (a view over every catalog: ~10x slower, and
+    # this runs on each reopen).
     row = con.execute(
-        "select count(*) from information_schema.tables where table_name = ?", [name]
+        "select count(*) from duckdb_tables() where table_name = ? and not temporary", [name]
     ).fetchone()
     return bool(row and row[0])
 

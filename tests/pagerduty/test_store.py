@@ -362,3 +362,33 @@ def test_export_includes_tables_other_modules_add(tmp_path: Path) -> None:
     con.close()
     names = sorted(p.name for p in store.export_parquet(tmp_path / "out"))
     assert names == sorted([*(f"{t}.parquet" for t in TABLES), "oncall_shifts.parquet"])
+
+
+def test_frame_rows_are_ordered_with_ties_and_nulls_and_own_their_lists() -> None:
+    # The read sorts in numpy (not SQL): created_at, then incident_number (NULLs last), then
+    # id for exact ties; each row's teams list is its own object.
+    import numpy as np
+
+    from atlas_canvas.pagerduty._store import _lists, _sorted
+
+    ns = np.ma.masked_array([30, 10, 10, 10, 20], mask=[False] * 5)
+    num = np.ma.masked_array([1, 5, 5, 0, 2], mask=[False, True, False, False, False])
+    ids = np.array(["e", "d", "b", "c", "a"], dtype=object)
+    cols = {"created_at": ns, "incident_number": num, "id": ids}
+    out = _sorted(cols)
+    assert out["id"].tolist() == ["c", "b", "d", "a", "e"]
+    tie = _sorted(
+        {
+            "created_at": np.array([5, 5, 1]),
+            "incident_number": np.array([7, 7, 9]),
+            "id": np.array(["z", "y", "x"], dtype=object),
+        }
+    )
+    assert tie["id"].tolist() == ["x", "y", "z"]
+    lists = _lists(
+        np.ma.masked_array(
+            np.array(["a\x1fb", "a\x1fb", "", "x"], dtype=object), mask=[False, False, False, True]
+        )
+    )
+    assert lists.tolist() == [["a", "b"], ["a", "b"], [], []]
+    assert lists[0] is not lists[1]
