@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -301,6 +301,16 @@ def start_atlas(
             raise RuntimeError(f"atlas did not start:\n{log_path.read_text()}")
         time.sleep(0.05)
     return AtlasProcess(url=url, token=token or "", proc=proc, log_path=log_path)
+
+
+def wait_for(pred: Callable[[], object], timeout: float = 10.0) -> bool:
+    """Poll ``pred`` every 50 ms until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def stop_atlas(atlas: AtlasProcess) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.config_secrets_cases import CASES, PLANTED
-from tests.proxy_fakes import config_yaml, recording_server, start_atlas, stop_atlas
+from tests.proxy_fakes import config_yaml, recording_server, start_atlas, stop_atlas, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -49,15 +49,6 @@ def test_startup_config_error_is_clean(case: str, tmp_path: Path) -> None:
     _clean(p.stdout + p.stderr)
 
 
-def _wait_for(pred, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _reload_failures(log: str) -> list[str]:
     return [line for line in log.splitlines() if "config reload failed" in line]
 
@@ -74,7 +65,9 @@ def test_sighup_reload_errors_are_clean_and_bounded(tmp_path: Path) -> None:
             path.write_text(text)
             started = time.monotonic()
             atlas.proc.send_signal(signal.SIGHUP)
-            assert _wait_for(lambda: len(_reload_failures(atlas.log())) > before), atlas.log()
+            assert wait_for(lambda: len(_reload_failures(atlas.log())) > before, timeout=20), (
+                atlas.log()
+            )
             assert time.monotonic() - started < 10
             lines = _reload_failures(atlas.log())
             assert len(lines) == before + 1, lines

@@ -26,6 +26,7 @@ from tests.proxy_fakes import (
     recording_server,
     start_atlas,
     stop_atlas,
+    wait_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -41,15 +42,6 @@ def _write_cfg(tmp: Path, adapters: dict[str, str]) -> Path:
     path = tmp / "atlas.yml"
     path.write_text(config_yaml(adapters, headers={n: PD_AUTH for n in adapters}))
     return path
-
-
-def _wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_slow_upstream_gives_504_and_post_is_sent_once(
@@ -89,11 +81,11 @@ def test_sighup_reloads_and_keeps_old_config_when_bad(
             assert client.get("/v1/apis/http/extra/x").status_code == 404
             cfg.write_text(config_yaml({"pd": url + "/base", "extra": url + "/extra"}))
             atlas.proc.send_signal(signal.SIGHUP)
-            assert _wait_for(lambda: client.get("/v1/apis/http/extra/x").status_code == 200)
+            assert wait_for(lambda: client.get("/v1/apis/http/extra/x").status_code == 200)
             assert client.get("/v1/apis/http/extra/x").json()["target"] == "/extra/x"
             cfg.write_text("kind: Atlas\napiVersion: moment.dev/atlas/v1alpha1\nspec: [\n")
             atlas.proc.send_signal(signal.SIGHUP)
-            assert _wait_for(lambda: "keeping the previous config" in atlas.log())
+            assert wait_for(lambda: "keeping the previous config" in atlas.log())
             # The old (good) config still serves.
             assert client.get("/v1/apis/http/extra/x").status_code == 200
             assert [a["name"] for a in client.get("/v1/apis/http").json()] == ["pd", "extra"]
@@ -155,7 +147,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(
 
     t = threading.Thread(target=slow_call)
     t.start()
-    assert _wait_for(lambda: len(rec.seen) == 1)  # in flight: at the upstream, unanswered
+    assert wait_for(lambda: len(rec.seen) == 1)  # in flight: at the upstream, unanswered
     atlas.proc.send_signal(signal.SIGTERM)
     t.join(15)
     r = result["r"]
@@ -191,7 +183,7 @@ def test_workers_share_the_port(upstream: tuple[str, Recorder], tmp_path: Path) 
             ]
             return codes == [200] * 12
 
-        assert _wait_for(all_workers_reloaded)
+        assert wait_for(all_workers_reloaded)
     finally:
         stop_atlas(atlas)
     assert atlas.proc.returncode == 0
@@ -279,7 +271,7 @@ def test_missing_secret_is_a_500_naming_the_variable(
             except httpx.TransportError:
                 return False
 
-        assert _wait_for(up)
+        assert wait_for(up)
         r = httpx.get(base + "/v1/apis/http/pd/x", headers={"Atlas-Accesstoken": "tok"})
         assert r.status_code == 500
         assert r.json()["error"]["code"] == "ATLAS_MissingSecretError"
