@@ -16,6 +16,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,50 @@ def _shot(page: Any, name: str) -> Path:
     return path
 
 
+def _wait_idle(page: Any, name: str) -> str:
+    """Until notebook ``name`` is the current widget and its kernel is idle; its panel's id."""
+    page.wait_for_function(
+        f"() => window.jupyterapp?.shell.currentWidget?.context?.path === '{name}'"
+        " && window.jupyterapp.shell.currentWidget.sessionContext?.session"
+        "?.kernel?.status === 'idle'",
+        timeout=120_000,
+    )
+    return str(page.evaluate("() => window.jupyterapp.shell.currentWidget.id"))
+
+
+@contextmanager
+def _notebook_page(
+    server: JupyterProcess, name: str, *, height: int, failure: str | None = None
+) -> Iterator[tuple[Any, str]]:
+    """Chromium on notebook ``name`` with its kernel idle: (the page, the notebook panel's id).
+
+    ``?reset`` gives a fresh workspace, not the previous test's open tabs. Afterwards the
+    console errors go to ``browser-console.log`` and any from our extension fail the test; if
+    the block fails, the page is photographed as ``failure`` first.
+    """
+    from playwright.sync_api import sync_playwright
+
+    watch = ConsoleWatch()
+    with sync_playwright() as p:
+        browser = _launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": height})
+        try:
+            page.set_default_timeout(60_000)
+            page.on("console", watch.on_console)
+            page.on("pageerror", watch.on_pageerror)
+            page.goto(f"{server.url}lab/tree/{name}?reset&token={server.token}")
+            yield page, _wait_idle(page, name)
+        except BaseException:
+            if failure:
+                _shot(page, failure)
+            raise
+        finally:
+            browser.close()
+    with (ARTIFACTS.parent / "browser-console.log").open("a") as log:
+        log.write("\n".join(watch.all) + "\n")
+    assert watch.ours() == [], watch.ours()
+
+
 def test_sidebar_snippet_and_incidents_in_chromium(
     lab: tuple[JupyterProcess, Path],
 ) -> None:
@@ -260,12 +305,7 @@ def test_sidebar_snippet_and_incidents_in_chromium(
             # -- "insert snippet" adds a cell to the open notebook ---------------------------
             notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook")
             expect(notebook.locator(".jp-Cell")).to_have_count(1)
-            page.wait_for_function(
-                "() => window.jupyterapp?.shell.currentWidget?.context?.path"
-                " === 'atlas-browser-test.ipynb' && window.jupyterapp.shell.currentWidget"
-                ".sessionContext?.session?.kernel?.status === 'idle'",
-                timeout=120_000,
-            )
+            _wait_idle(page, "atlas-browser-test.ipynb")
             row.locator(".jp-AtlasCanvas-insert").click()
             expect(notebook.locator(".jp-Cell")).to_have_count(2)
             expect(notebook.locator(".jp-Cell").nth(1)).to_contain_text(
@@ -386,104 +426,65 @@ def _first_incidents_cell(path: Path) -> int:
 
 def test_demo_notebook_renders_incidents(lab: tuple[JupyterProcess, Path]) -> None:
     """The project's own demo notebook, run in JupyterLab, shows the rendered incidents."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     server, _cfg = lab
     name = "pagerduty_incidents.ipynb"
     if not (ROOT / "notebooks" / name).exists():
         pytest.fail(f"notebooks/{name} is missing")
-    watch = ConsoleWatch()
-    with sync_playwright() as p:
-        browser = _launch(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        try:
-            page.set_default_timeout(60_000)
-            page.on("console", watch.on_console)
-            page.on("pageerror", watch.on_pageerror)
-            # ?reset: a fresh workspace, not the previous test's open tabs.
-            page.goto(f"{server.url}lab/tree/{name}?reset&token={server.token}")
-            page.wait_for_function(
-                f"() => window.jupyterapp?.shell.currentWidget?.context?.path === '{name}'"
-                " && window.jupyterapp.shell.currentWidget.sessionContext?.session"
-                "?.kernel?.status === 'idle'",
-                timeout=120_000,
-            )
-            panel_id = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
-            # Run the notebook from the top down to its first incidents display, as a user
-            # reading it would (the cells below it are charts, dashboards and a typo demo).
-            page.evaluate(
-                """async (idx) => {
+    with _notebook_page(server, name, height=900, failure="failure-demo-notebook") as (
+        page,
+        panel_id,
+    ):
+        # Run the notebook from the top down to its first incidents display, as a user
+        # reading it would (the cells below it are charts, dashboards and a typo demo).
+        page.evaluate(
+            """async (idx) => {
                     const app = window.jupyterapp;
                     app.shell.currentWidget.content.activeCellIndex = idx;
                     await app.commands.execute('notebook:run-all-above');
                     await app.commands.execute('notebook:run-cell');
                 }""",
-                _first_incidents_cell(ROOT / "notebooks" / name),
-            )
-            rendered = page.locator(f"[id='{panel_id}'] .jp-OutputArea .jp-AtlasIncidents")
-            expect(rendered.first).to_be_visible(timeout=180_000)
-            first = rendered.first
-            assert first.locator("tr.jp-AtlasIncidents-row").count() > 0
-            # The HTML fallback is not what JupyterLab shows: the renderer won.
-            expect(first.locator(".jp-AtlasIncidents-summary")).to_contain_text("incidents")
-            first.scroll_into_view_if_needed()
-            _shot(page, "06-demo-notebook-incidents")
-        except BaseException:
-            _shot(page, "failure-demo-notebook")
-            raise
-        finally:
-            browser.close()
-    with (ARTIFACTS.parent / "browser-console.log").open("a") as log:
-        log.write("\n".join(watch.all) + "\n")
-    assert watch.ours() == [], watch.ours()
+            _first_incidents_cell(ROOT / "notebooks" / name),
+        )
+        rendered = page.locator(f"[id='{panel_id}'] .jp-OutputArea .jp-AtlasIncidents")
+        expect(rendered.first).to_be_visible(timeout=180_000)
+        first = rendered.first
+        assert first.locator("tr.jp-AtlasIncidents-row").count() > 0
+        # The HTML fallback is not what JupyterLab shows: the renderer won.
+        expect(first.locator(".jp-AtlasIncidents-summary")).to_contain_text("incidents")
+        first.scroll_into_view_if_needed()
+        _shot(page, "06-demo-notebook-incidents")
 
 
 def test_renderer_is_inert_with_hostile_data(lab: tuple[JupyterProcess, Path]) -> None:
     """Incident data is third-party text: it renders as text, links only for http(s)."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     server, _cfg = lab
-    watch = ConsoleWatch()
-    with sync_playwright() as p:
-        browser = _launch(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 700})
-        try:
-            page.set_default_timeout(60_000)
-            page.on("console", watch.on_console)
-            page.on("pageerror", watch.on_pageerror)
-            page.goto(f"{server.url}lab/tree/hostile.ipynb?reset&token={server.token}")
-            page.wait_for_function(
-                "() => window.jupyterapp?.shell.currentWidget?.context?.path === 'hostile.ipynb'"
-                " && window.jupyterapp.shell.currentWidget.sessionContext?.session"
-                "?.kernel?.status === 'idle'",
-                timeout=120_000,
-            )
-            panel_id = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            out = page.locator(f"[id='{panel_id}'] .jp-OutputArea .jp-AtlasIncidents")
-            expect(out).to_be_visible(timeout=120_000)
-            rows = out.locator("tr.jp-AtlasIncidents-row")
-            expect(rows).to_have_count(2)
-            hostile = rows.nth(0)
-            expect(hostile.locator(".jp-AtlasIncidents-title")).to_have_text(
-                '<img src=x onerror="window.__pwned=1">'
-            )
-            assert hostile.locator("a").count() == 0  # javascript: URL -> no link
-            assert out.locator("img, script, b, i").count() == 0
-            expect(hostile.locator(".jp-AtlasIncidents-service")).to_have_text(
-                "<script>window.__pwned=3</script>"
-            )
-            expect(hostile.locator(".jp-AtlasIncidents-assignees")).to_have_text("<i>Eve</i>, 42")
-            expect(hostile.locator("[data-status]").first).to_have_attribute("data-status", "other")
-            expect(hostile.locator(".jp-AtlasIncidents-created")).to_have_text("not a date")
-            # The empty incident renders as an empty row, not an error.
-            expect(rows.nth(1).locator(".jp-AtlasIncidents-title")).to_have_text("(no title)")
-            page.wait_for_timeout(500)
-            assert page.evaluate("() => window.__pwned") is None
-            _shot(page, "07-hostile-incident-data")
-        except BaseException:
-            _shot(page, "failure-hostile")
-            raise
-        finally:
-            browser.close()
-    assert watch.ours() == [], watch.ours()
+    with _notebook_page(server, "hostile.ipynb", height=700, failure="failure-hostile") as (
+        page,
+        panel_id,
+    ):
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        out = page.locator(f"[id='{panel_id}'] .jp-OutputArea .jp-AtlasIncidents")
+        expect(out).to_be_visible(timeout=120_000)
+        rows = out.locator("tr.jp-AtlasIncidents-row")
+        expect(rows).to_have_count(2)
+        hostile = rows.nth(0)
+        expect(hostile.locator(".jp-AtlasIncidents-title")).to_have_text(
+            '<img src=x onerror="window.__pwned=1">'
+        )
+        assert hostile.locator("a").count() == 0  # javascript: URL -> no link
+        assert out.locator("img, script, b, i").count() == 0
+        expect(hostile.locator(".jp-AtlasIncidents-service")).to_have_text(
+            "<script>window.__pwned=3</script>"
+        )
+        expect(hostile.locator(".jp-AtlasIncidents-assignees")).to_have_text("<i>Eve</i>, 42")
+        expect(hostile.locator("[data-status]").first).to_have_attribute("data-status", "other")
+        expect(hostile.locator(".jp-AtlasIncidents-created")).to_have_text("not a date")
+        # The empty incident renders as an empty row, not an error.
+        expect(rows.nth(1).locator(".jp-AtlasIncidents-title")).to_have_text("(no title)")
+        page.wait_for_timeout(500)
+        assert page.evaluate("() => window.__pwned") is None
+        _shot(page, "07-hostile-incident-data")

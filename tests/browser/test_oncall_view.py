@@ -13,15 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.test_lab import (
-    ARTIFACTS,
-    ConsoleWatch,
-    JupyterProcess,
-    _launch,
-    _notebook,
-    _shot,
-    lab,
-)
+from tests.browser.test_lab import JupyterProcess, _notebook, _notebook_page, _shot, lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -35,50 +27,30 @@ CELL = (
 
 
 def test_dashboard_oncall_view_in_chromium(lab: tuple[JupyterProcess, Path]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     server, cfg = lab
     name = "oncall-view.ipynb"
     (cfg.parent / "root" / name).write_text(json.dumps(_notebook([CELL])), encoding="utf-8")
-    watch = ConsoleWatch()
-    with sync_playwright() as p:
-        browser = _launch(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
-        try:
-            page.set_default_timeout(60_000)
-            page.on("console", watch.on_console)
-            page.on("pageerror", watch.on_pageerror)
-            page.goto(f"{server.url}lab/tree/{name}?reset&token={server.token}")
-            page.wait_for_function(
-                f"() => window.jupyterapp?.shell.currentWidget?.context?.path === '{name}'"
-                " && window.jupyterapp.shell.currentWidget.sessionContext?.session"
-                "?.kernel?.status === 'idle'",
-                timeout=120_000,
-            )
-            panel_id = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
-            page.evaluate(
-                "async () => { await window.jupyterapp.commands.execute('notebook:run-cell'); }"
-            )
-            panel = page.locator(f"[id='{panel_id}']")
-            button = panel.get_by_role("button", name="On call")
-            expect(button).to_be_visible(timeout=180_000)
-            button.click()
-            view = panel.locator(".atlas-oncall-view")
-            expect(view).to_be_visible(timeout=120_000)
-            expect(view).to_contain_text("On call at now")
-            expect(view).to_contain_text("Payments On-call")
-            # The Vega-Lite chart of interruptions per responder renders (SVG or canvas).
-            chart = view.locator(".vega-embed")
-            expect(chart.first).to_be_visible(timeout=60_000)
-            expect(view.locator("table.atlas-oncall-load tr").nth(1)).to_be_visible()
-            view.scroll_into_view_if_needed()
-            path = _shot(page, "07-dashboard-oncall-view")
-            assert path.stat().st_size > 10_000
-        except BaseException:
-            _shot(page, "failure-oncall-view")
-            raise
-        finally:
-            browser.close()
-    with (ARTIFACTS.parent / "browser-console.log").open("a") as log:
-        log.write("\n".join(watch.all) + "\n")
-    assert watch.ours() == [], watch.ours()
+    with _notebook_page(server, name, height=1400, failure="failure-oncall-view") as (
+        page,
+        panel_id,
+    ):
+        page.evaluate(
+            "async () => { await window.jupyterapp.commands.execute('notebook:run-cell'); }"
+        )
+        panel = page.locator(f"[id='{panel_id}']")
+        button = panel.get_by_role("button", name="On call")
+        expect(button).to_be_visible(timeout=180_000)
+        button.click()
+        view = panel.locator(".atlas-oncall-view")
+        expect(view).to_be_visible(timeout=120_000)
+        expect(view).to_contain_text("On call at now")
+        expect(view).to_contain_text("Payments On-call")
+        # The Vega-Lite chart of interruptions per responder renders (SVG or canvas).
+        chart = view.locator(".vega-embed")
+        expect(chart.first).to_be_visible(timeout=60_000)
+        expect(view.locator("table.atlas-oncall-load tr").nth(1)).to_be_visible()
+        view.scroll_into_view_if_needed()
+        path = _shot(page, "07-dashboard-oncall-view")
+        assert path.stat().st_size > 10_000
