@@ -411,7 +411,6 @@ def _start(
     source: str,
     since: TimeArg,
     until: TimeArg,
-    *,
     config: Any,
     base_url: str | None,
     transport: Any,
@@ -480,16 +479,7 @@ async def fetch_analytics_incidents(
     """The awaitable :func:`analytics_incidents`."""
     from ._pager import FetchStats
 
-    lo, hi, pds = _start(
-        adapter,
-        source,
-        since,
-        until,
-        config=config,
-        base_url=base_url,
-        transport=transport,
-        session=session,
-    )
+    lo, hi, pds = _start(adapter, source, since, until, config, base_url, transport, session)
     services, teams = _ids(service_ids), _ids(team_ids)
     note = None
     if source in ("auto", "analytics"):
@@ -604,16 +594,7 @@ async def fetch_responder_load(
     from ._oncall import oncall_records, oncalls_frame
     from ._pager import FetchStats
 
-    lo, hi, pds = _start(
-        adapter,
-        source,
-        since,
-        until,
-        config=config,
-        base_url=base_url,
-        transport=transport,
-        session=session,
-    )
+    lo, hi, pds = _start(adapter, source, since, until, config, base_url, transport, session)
     teams = _ids(team_ids)
     stats = FetchStats()
     users_task = asyncio.ensure_future(_account_users(pds, stats))
