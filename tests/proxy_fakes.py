@@ -323,6 +323,19 @@ def stop_atlas(atlas: AtlasProcess) -> None:
             atlas.proc.wait()
 
 
+def send_raw(host: str, port: int, data: bytes, timeout: float = 10) -> bytes:
+    """Send ``data`` on a new connection and return all the peer answers until it closes."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def raw_request(
     url: str,
     request_line_target: str,
@@ -338,15 +351,7 @@ def raw_request(
     if body:
         lines.append(f"Content-Length: {len(body)}")
     data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-    with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(data)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = send_raw(host, int(port), data)
     status_line, _, rest = raw.partition(b"\r\n")
     status = int(status_line.split()[1])
     _, _, payload = rest.partition(b"\r\n\r\n")

@@ -18,7 +18,14 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.proxy_fakes import AtlasProcess, assert_no_secret, config_yaml, start_atlas, stop_atlas
+from tests.proxy_fakes import (
+    AtlasProcess,
+    assert_no_secret,
+    config_yaml,
+    send_raw,
+    start_atlas,
+    stop_atlas,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -241,15 +248,8 @@ def atlas(
 def _raw(atlas: AtlasProcess, data: bytes, timeout: float = 15) -> tuple[bytes, bytes]:
     """Send raw bytes to the proxy; return (head, body) of its answer (read to close)."""
     port = int(atlas.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    raw = send_raw("127.0.0.1", port, data, timeout)
+    head, _, body = raw.partition(b"\r\n\r\n")
     return head, body
 
 
