@@ -17,8 +17,8 @@ application/octet-stream`` on a non-empty body that had no type (RFC 9110 §8.3)
 Stack chosen by measurement (``benchmarks/README.md``): aiohttp's low-level ``web.Server``
 (no router, no middleware) on uvloop when installed, with optional ``workers`` processes
 sharing the port through ``SO_REUSEPORT``; requests leave through the one upstream sender
-(:class:`~._sender.UpstreamSender`, aiohttp's client). Local answers (health, the adapter
-list, method checks) come from :meth:`~._routing.Router.answer_local`.
+(:class:`~._sender.UpstreamSender`, HTTP/1.1 on httptools' llhttp). Local answers (health,
+the adapter list, method checks) come from :meth:`~._routing.Router.answer_local`.
 
 Limits on callers (named, with the CLI flag that changes each): ``max_body_size`` (413,
 ``--max-body-size``) and ``body_idle_timeout``, :data:`DEFAULT_BODY_IDLE_TIMEOUT` seconds

@@ -1,5 +1,6 @@
-"""The upstream sender (aiohttp's client, hardened) against raw-socket servers with odd but
-legal (and some illegal) answers. Each server answers from a script of raw bytes."""
+"""The upstream sender (HTTP/1.1 on httptools' llhttp, hardened) against raw-socket servers
+with odd but legal (and some illegal) answers. Each server answers from a script of raw bytes.
+The second half holds each limit and rule of issue 13 that a hand-written client could miss."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ import pytest
 
 from atlas_canvas._errors import UpstreamTimeoutError, UpstreamUnreachableError
 from atlas_canvas._routing import UpstreamRequest
-from atlas_canvas._sender import UpstreamSender
+from atlas_canvas._sender import (
+    MAX_FIELD_SIZE,
+    MAX_HEADER_BYTES,
+    MAX_HEADERS,
+    MAX_LINE_SIZE,
+    UpstreamSender,
+)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 _OPEN: list[UpstreamSender] = []
@@ -424,3 +431,222 @@ async def test_bytes_arriving_on_an_idle_pooled_connection_close_it(method: str)
         assert ("X-Stray", "1") not in resp.headers
         assert await _body(resp) == b"plain"
         assert srv.connections == 2  # the first connection was not trusted again
+
+
+# -- issue 13 hardening: what the hand-written client must never let through ----------------
+
+
+async def _one_answer(answer: bytes, **kw: float) -> tuple[Server, Exception]:
+    """Send one GET to a server that answers ``answer`` (then stays open); the error."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    async with Server(handler) as srv:
+        sender = Sender(read_timeout=3, **kw)
+        with pytest.raises(UpstreamUnreachableError) as info:
+            resp = await sender.send(_req(srv.url))
+            await resp.read()
+    return srv, info.value
+
+
+@pytest.mark.parametrize(
+    ("answer", "limit"),
+    [
+        (b"HTTP/1.1 200 " + b"O" * (MAX_LINE_SIZE + 1) + b"\r\n\r\n", "a status line longer"),
+        (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * MAX_FIELD_SIZE + b"\r\n\r\n", "a header line"),
+        (
+            b"HTTP/1.1 200 OK\r\n" + b"X-N: 1\r\n" * (MAX_HEADERS + 1) + b"\r\n",
+            f"more than {MAX_HEADERS} headers",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\n"
+            + b"X-Big: "
+            + b"b" * 1000
+            + b"\r\n" * 1
+            + b"X-Big: "
+            + (b"b" * 1000 + b"\r\nX-Big: ") * 70
+            + b"end\r\n\r\n",
+            f"more than {MAX_HEADER_BYTES} bytes of headers",
+        ),
+    ],
+    ids=["status-line", "header-line", "header-count", "header-bytes"],
+)
+async def test_each_named_limit_is_a_502_naming_it(answer: bytes, limit: str) -> None:
+    _, err = await _one_answer(answer)
+    assert "invalid HTTP answer" in str(err) and limit in str(err), str(err)
+    assert "adapter 't'" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "unit"),
+    [
+        (b"HTTP/1.1 200 OK\r\n", b"X-Flood: 0123456789abcdef\r\n"),  # headers forever
+        (b"HTTP/1.1 200 OK\r\nX-Long: ", b"a"),  # one endless header line
+        (b"HTTP/1.1 200 ", b"O"),  # an endless status line
+        # An endless trailer line after a complete chunked body.
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: ", b"t"),
+    ],
+    ids=["headers", "header-line", "status-line", "trailer-line"],
+)
+async def test_an_endless_answer_is_cut_at_the_limit_and_closed(prefix: bytes, unit: bytes) -> None:
+    sent = 0
+    closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        await _read_request(reader)
+        writer.write(prefix)
+        block = unit * (16384 // len(unit))
+        try:
+            while sent < 256 * 1024 * 1024:
+                writer.write(block)
+                sent += len(block)
+                await writer.drain()
+        except ConnectionError:
+            closed.set()
+
+    async with Server(handler) as srv:
+        sender = Sender(read_timeout=10)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(UpstreamUnreachableError) as info:
+            resp = await sender.send(_req(srv.url))
+            async for _ in resp.iter_chunks():
+                pass
+        assert "invalid HTTP answer" in str(info.value)
+        assert asyncio.get_running_loop().time() - started < 3  # at the limit, not a timeout
+        await asyncio.wait_for(closed.wait(), 5)  # the connection was closed
+        assert sent < 16 * 1024 * 1024  # reading stopped at the limit
+
+
+async def test_trailers_are_dropped_and_the_connection_reused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await _read_request(reader)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Evil\r\n\r\n"
+                b"5\r\nhello\r\n0\r\nX-Evil: merged\r\nSet-Cookie: t=1\r\n\r\n"
+            )
+            await writer.drain()
+
+    async with Server(handler) as srv:
+        sender = Sender()
+        for _ in range(2):
+            resp = await sender.send(_req(srv.url))
+            assert await _body(resp) == b"hello"
+            names = {n.lower() for n, _ in resp.headers}
+            assert names == {"transfer-encoding", "trailer"}
+        assert srv.connections == 1
+
+
+async def test_header_bytes_pass_unchanged_both_ways() -> None:
+    seen: list[bytes] = []
+    value = "café 🔥 Ωμέγα"
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await _read_request(reader))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nX-Resp: caf\xc3\xa9 \xf0\x9f\x94\xa5\r\nContent-Length: 0\r\n\r\n"
+        )
+        await writer.drain()
+
+    async with Server(handler) as srv:
+        req = UpstreamRequest("GET", srv.url + "/x", [("X-Name", value)], "t", "/x")
+        resp = await Sender().send(req)
+        resp.release()
+    assert b"\r\nX-Name: " + value.encode() + b"\r\n" in seen[0]
+    assert ("X-Resp", "café 🔥") in resp.headers
+    assert resp.headers[0][1].encode("utf-8") == b"caf\xc3\xa9 \xf0\x9f\x94\xa5"
+
+
+async def test_non_utf8_bytes_are_refused_both_ways() -> None:
+    _, err = await _one_answer(b"HTTP/1.1 200 OK\r\nX-Resp: caf\xe9\r\nContent-Length: 0\r\n\r\n")
+    assert "X-Resp" in str(err) and "not valid UTF-8" in str(err)
+    from atlas_canvas._errors import BadHeaderError
+
+    # What a server decoded with surrogate escapes (a Latin-1 byte) cannot go out unchanged.
+    bad = b"caf\xe9".decode("utf-8", "surrogateescape")
+    with pytest.raises(BadHeaderError):
+        await Sender().send(
+            UpstreamRequest("GET", "http://127.0.0.1:9/x", [("X-N", bad)], "t", "/x")
+        )
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"HTTP/1.1 200 O\x01K\x7f", "OK"),
+        (b"HTTP/1.1 404 caf\xc3\xa9", "Not Found"),
+        (b"HTTP/1.1 299 \x00", ""),
+        (b"HTTP/1.1 200 Fine, thanks", "Fine, thanks"),
+    ],
+)
+async def test_reason_phrase_is_sanitised(line: bytes, reason: str) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(line + b"\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    async with Server(handler) as srv:
+        resp = await Sender().send(_req(srv.url))
+        resp.release()
+        assert resp.reason == reason
+
+
+async def test_interim_answers_are_skipped_and_the_body_timeout_is_a_504() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Final: 1\r\n\r\nhalf"
+        )
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    async with Server(handler) as srv:
+        resp = await Sender(read_timeout=0.3).send(_req(srv.url))
+        assert resp.status == 200 and resp.headers == [("Content-Length", "10"), ("X-Final", "1")]
+        with pytest.raises(UpstreamTimeoutError) as info:
+            await resp.read()
+        assert "stopped sending the response body for 0.3 s" in str(info.value)
+        resp.release()
+
+
+async def test_an_upstream_that_never_reads_the_upload_is_a_504() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await asyncio.sleep(10)  # never reads the body
+
+    block = b"x" * (1024 * 1024)
+
+    async def huge() -> AsyncIterator[bytes]:
+        for _ in range(256):
+            yield block
+
+    async with Server(handler) as srv:
+        with pytest.raises(UpstreamTimeoutError) as info:
+            await Sender(read_timeout=0.3).send(_req(srv.url, "PUT"), huge())
+        assert "did not take the request body for 0.3 s" in str(info.value)
+
+
+async def test_an_error_of_the_callers_body_propagates_and_closes_the_connection() -> None:
+    from atlas_canvas._errors import CallerBodyTimeoutError
+
+    closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.read()  # until the sender closes
+        closed.set()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b"part"
+        raise CallerBodyTimeoutError("the request body stalled")
+
+    async with Server(handler) as srv:
+        with pytest.raises(CallerBodyTimeoutError):
+            await Sender().send(_req(srv.url, "POST"), stalls(), content_length=100)
+        await asyncio.wait_for(closed.wait(), 5)
