@@ -63,10 +63,17 @@ def test_sigkill_at_random_points_then_the_next_sync_completes(sim: SimEnv, tmp_
     store_path = tmp_path / "pd.duckdb"
     expected = truth(sim)
     rng = random.Random(20260105)
+    # Kill points are drawn inside the time a whole first sync takes here (measured on a
+    # store of its own): a fixed range let every sync finish first on a quick machine.
+    t0 = time.monotonic()
+    proc = mom(sim, tmp_path / "timing.duckdb", "--since", SINCE)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    whole = time.monotonic() - t0
     killed = 0
     for _ in range(5):
         proc = mom(sim, store_path, "--since", SINCE)
-        time.sleep(rng.uniform(0.3, 3.0))
+        time.sleep(rng.uniform(0.15, 0.85) * whole)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1

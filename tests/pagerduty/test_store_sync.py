@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from atlas_canvas._errors import UpstreamUnreachableError
 from atlas_canvas.pagerduty._store import Store, open_store
 from atlas_canvas.pagerduty._store_schema import StoreAccountError
 from atlas_canvas.pagerduty._sync import OVERLAP, plan_refetch
@@ -365,3 +367,62 @@ def test_the_write_ahead_log_stays_short_over_many_small_syncs(tmp_path: Path) -
         sizes.append(wal.stat().st_size if wal.exists() else 0)
     assert max(sizes) < 2 * 2**20, sizes  # checkpointed past ~1 MB, not DuckDB's 16 MB
     assert min(sizes[5:]) < max(sizes)  # ...and it did checkpoint on the way
+
+
+def test_a_first_sync_stages_its_pages_while_it_fetches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first sync converts and stages batches as pages arrive (before its last request),
+    # writes the store in one transaction at the end, and leaves no staging file behind.
+    from atlas_canvas.pagerduty import _sync
+
+    events: list[str] = []
+    flush, finish = _sync._Stager._flush, _sync._Stager.finish
+
+    def spy_flush(self: Any, con: Any, kind: str, pending: Any) -> None:
+        if pending[kind]:
+            events.append(f"{kind}@{acc.requests}")
+        flush(self, con, kind, pending)
+
+    async def spy_finish(self: Any, *args: Any) -> None:
+        events.append(f"finish@{acc.requests}")
+        await finish(self, *args)
+
+    monkeypatch.setattr(_sync._Stager, "BATCH", 100)
+    monkeypatch.setattr(_sync._Stager, "_flush", spy_flush)
+    monkeypatch.setattr(_sync._Stager, "finish", spy_finish)
+    acc = SimAccount(400, seed=5)
+
+    # Each answer takes 30 ms, as over a network (the in-process simulator answers at once).
+    def slow(path: str, query: str, body: bytes) -> bytes:
+        time.sleep(0.03)
+        return body
+
+    acc.rewrite = slow
+    path = tmp_path / "pd.duckdb"
+    stale = tmp_path / "pd.duckdb.stage"
+    stale.write_bytes(b"left by a killed sync")
+    store = open_store(path=path, transport=acc.transport)
+    since = NOW - dt.timedelta(days=400)
+    store.sync(since=since, progress=False)
+    assert not stale.exists()
+    at = [e.startswith("finish@") for e in events].index(True)
+    last = int(events[at].split("@")[1])  # every request was made by then
+    staged_early = [e for e in events[:at] if int(e.split("@")[1]) < last]
+    assert any(e.startswith("incidents@") for e in staged_early), events
+    assert any(e.startswith("entries@") for e in staged_early), events
+    check(acc, store, since)
+
+
+def test_a_first_sync_that_fails_leaves_the_store_empty_and_no_staging(tmp_path: Path) -> None:
+    acc = SimAccount(400, seed=6)
+    acc.fail_after = 12  # the API goes away after some pages were staged
+    path = tmp_path / "pd.duckdb"
+    store = open_store(path=path, transport=acc.transport)
+    with pytest.raises(UpstreamUnreachableError):
+        store.sync(since=NOW - dt.timedelta(days=400), progress=False)
+    assert not (tmp_path / "pd.duckdb.stage").exists()
+    assert len(store.incidents()) == 0 and "watermark" not in store.state
+    acc.fail_after = None
+    store.sync(since=NOW - dt.timedelta(days=400), progress=False)
+    check(acc, store, NOW - dt.timedelta(days=400))
