@@ -1015,21 +1015,27 @@ def _copy_staged(con: Any, work: _Work, report: SyncReport) -> None:
     inc_cols, log_cols = columns(_INCIDENTS), columns(_LOG_ENTRIES)
     ids = [str(r.get("id")) for r in work.incidents]
     con.execute("create temp table stage_keep as select unnest(?::varchar[]) as id", [ids])
-    con.execute(
-        f"create temp table stage_rows as select {inc_cols} from stage.incidents s "
-        "semi join stage_keep k on s.id = k.id "
+    staged = (
+        f"select {inc_cols} from stage.incidents s semi join stage_keep k on s.id = k.id "
         "qualify row_number() over (partition by s.id order by s.seq) = 1"
     )
-    row = con.execute(
-        "select count(*) filter (where i.id is null), "
-        "count(*) filter (where i.id is not null and i.raw is distinct from s.raw) "
-        "from stage_rows s left join incidents i on i.id = s.id"
-    ).fetchone()
-    report.new, report.changed = (int(row[0]), int(row[1])) if row else (0, 0)
-    con.execute("delete from incidents where id in (select id from stage_rows)")
-    con.execute(
-        f"insert into incidents ({inc_cols}) select {inc_cols} from stage_rows order by created_at"
-    )
+    row = con.execute("select exists (select 1 from incidents)").fetchone()
+    if row and row[0]:
+        # Not an empty store (a first sync normally is): count and replace what it holds.
+        con.execute(f"create temp table stage_rows as {staged}")
+        row = con.execute(
+            "select count(*) filter (where i.id is null), "
+            "count(*) filter (where i.id is not null and i.raw is distinct from s.raw) "
+            "from stage_rows s left join incidents i on i.id = s.id"
+        ).fetchone()
+        report.new, report.changed = (int(row[0]), int(row[1])) if row else (0, 0)
+        con.execute("delete from incidents where id in (select id from stage_rows)")
+        con.execute(f"insert into incidents ({inc_cols}) select {inc_cols} from stage_rows")
+        con.execute("drop table stage_rows")
+    else:
+        # One copy, straight from the staging file (no intermediate table).
+        row = con.execute(f"insert into incidents ({inc_cols}) {staged}").fetchone()
+        report.new, report.changed = (int(row[0]) if row else 0), 0
     entry_ids = [str(e.get("id")) for e in work.entries]
     con.execute(
         "create temp table stage_keep_entries as select unnest(?::varchar[]) as id", [entry_ids]
@@ -1038,9 +1044,9 @@ def _copy_staged(con: Any, work: _Work, report: SyncReport) -> None:
         f"insert into log_entries ({log_cols}) select {log_cols} from ("
         "select s.* from stage.log_entries s semi join stage_keep_entries k on s.id = k.id "
         "where s.id not in (select id from log_entries) "
-        "qualify row_number() over (partition by s.id order by s.seq) = 1) order by created_at"
+        "qualify row_number() over (partition by s.id order by s.seq) = 1)"
     )
-    for table in ("stage_rows", "stage_keep", "stage_keep_entries"):
+    for table in ("stage_keep", "stage_keep_entries"):
         con.execute(f"drop table {table}")
 
 
