@@ -163,6 +163,7 @@ class AtlasApp:
         self.max_body_size = max_body_size
         self.body_idle_timeout = body_idle_timeout
         self._reloading: asyncio.Task[bool] | None = None
+        self._reload_again = False
         # None: no access log; default: the `atlas_canvas.access` logger; the CLI passes a
         # BatchedLineWriter (much cheaper per line, see _accesslog.py).
         self._access = logging_writer(access_log) if access_writer == "logging" else access_writer
@@ -211,12 +212,23 @@ class AtlasApp:
     def request_reload(self) -> None:
         """SIGHUP: reload in a worker thread, so the event loop keeps serving meanwhile.
 
-        A second SIGHUP during a reload is folded into the one in progress.
+        A SIGHUP during a reload is not lost: the file may have changed after the running
+        reload read it, so one more reload follows it (any number of signals meanwhile fold
+        into that one).
         """
         if self._reloading is not None and not self._reloading.done():
-            log.info("config reload already in progress")
+            self._reload_again = True
+            log.info("config reload in progress; another follows it")
             return
-        self._reloading = asyncio.get_running_loop().create_task(asyncio.to_thread(self.reload))
+        self._reload_again = False
+        self._reloading = asyncio.get_running_loop().create_task(self._reload_until_settled())
+
+    async def _reload_until_settled(self) -> bool:
+        ok = await asyncio.to_thread(self.reload)
+        while self._reload_again:
+            self._reload_again = False
+            ok = await asyncio.to_thread(self.reload)
+        return ok
 
     # -- handling ---------------------------------------------------------------------
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:

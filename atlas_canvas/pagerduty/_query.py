@@ -237,5 +237,3 @@ def add_months(ts: datetime, months: int) -> datetime:
     year, month = divmod(index, 12)
     day = min(ts.day, calendar.monthrange(year, month + 1)[1])
     return ts.replace(year=year, month=month + 1, day=day)
-
-

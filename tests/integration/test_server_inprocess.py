@@ -103,7 +103,8 @@ async def test_reload_runs_off_the_event_loop_and_survives_any_failure(
     caplog.set_level(logging.INFO, logger="atlas_canvas")
     async with _serving(app) as client:
         app.request_reload()
-        app.request_reload()  # a second SIGHUP during the reload is folded into it
+        app.request_reload()  # SIGHUPs during the reload fold into one reload after it
+        app.request_reload()
         worst = 0.0
         while app._reloading is not None and not app._reloading.done():
             t0 = time.monotonic()
@@ -113,7 +114,45 @@ async def test_reload_runs_off_the_event_loop_and_survives_any_failure(
         assert worst < 0.5, f"the event loop stalled {worst:.2f} s during the reload"
         r = await client.get("/v1/apis/http", headers={"Atlas-Accesstoken": "tok"})
         assert [a["name"] for a in r.json()] == ["pd"]  # the old config still serves
-    assert calls == 1
+    assert calls == 2
     failed = [r.getMessage() for r in caplog.records if "config reload failed" in r.getMessage()]
-    assert len(failed) == 1 and "RecursionError" in failed[0]
+    assert len(failed) == 2 and all("RecursionError" in line for line in failed)
     assert "Traceback" not in caplog.text
+
+
+async def test_a_sighup_during_a_reload_is_not_lost(tmp_path: object) -> None:
+    """The file changes after a running reload read it: the SIGHUP sent for that change must
+    still take effect (one more reload follows the one in progress)."""
+    import threading
+    from pathlib import Path
+
+    from atlas_canvas._config import AtlasConfig, load_config
+
+    cfg_path = Path(str(tmp_path)) / "atlas.yml"
+    cfg_path.write_text(config_yaml({"pd": "http://127.0.0.1:9/base"}))
+    read_first = threading.Event()
+    go_on = threading.Event()
+
+    def loader(path: object) -> AtlasConfig:
+        cfg = load_config(cfg_path)
+        if not read_first.is_set():
+            read_first.set()
+            go_on.wait(10)  # the first reload has read the old file and is still busy
+        return cfg
+
+    router = Router(config_path=cfg_path, loader=loader)
+    router.set_config(load_config(cfg_path))
+    app = AtlasApp(router, token="tok", sender=ExplodingSender())  # type: ignore[arg-type]
+    async with _serving(app) as client:
+        cfg_path.write_text(config_yaml({"pd": "http://127.0.0.1:9/base"}))  # same content
+        app.request_reload()
+        await asyncio.to_thread(read_first.wait, 10)
+        cfg_path.write_text(
+            config_yaml({"pd": "http://127.0.0.1:9/base", "other": "http://127.0.0.1:9/o"})
+        )
+        app.request_reload()  # the operator's SIGHUP for the second edit
+        go_on.set()
+        assert app._reloading is not None
+        await asyncio.wait_for(app._reloading, 10)
+        r = await client.get("/v1/apis/http", headers={"Atlas-Accesstoken": "tok"})
+        assert sorted(a["name"] for a in r.json()) == ["other", "pd"]
