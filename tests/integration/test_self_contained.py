@@ -48,18 +48,25 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     alone = tmp_path_factory.mktemp("alone")
     target = alone / "atlas-canvas"
     _git("clone", "--quiet", "--no-hardlinks", str(ROOT), str(target), cwd=alone)
-    assert [p.name for p in alone.iterdir()] == ["atlas-canvas"]  # nothing beside it
+    assert [p.name for p in alone.iterdir()] == ["atlas-canvas"]  # nothing beside it (yet:
+    # the runs below add their temporary folder, "tmp", which the guard allows)
     assert _git("rev-parse", "HEAD", cwd=target) == _git("rev-parse", "HEAD", cwd=ROOT)
     return target
 
 
 def _environment(clone: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    # The inner run's temporary files (pytest's basetemp, tempfile) go to a folder of its
+    # own beside the clone: when the checkout itself sits in the system temp folder (a CI
+    # clone in /tmp), that folder is "beside the checkout" and off limits.
+    scratch = clone.parent / "tmp"
+    scratch.mkdir(exist_ok=True)
+    env["TMPDIR"] = str(scratch)
     # The checkout this test runs from and everything beside it are off limits; the
     # virtualenv providing Python and the dependencies is allowed even if it lives there.
     beside = [p for p in ROOT.parent.iterdir() if not p.name.startswith(".")]
     env["ATLAS_TEST_FORBIDDEN"] = os.pathsep.join(str(p) for p in [ROOT, *beside])
-    env["ATLAS_TEST_ALLOWED"] = os.pathsep.join({sys.prefix, str(clone)})
+    env["ATLAS_TEST_ALLOWED"] = os.pathsep.join({sys.prefix, str(clone), str(scratch)})
     # Subprocesses the tests start (`mom ...`) import the clone's package too, not the
     # editable install's (the audit hook only watches the pytest process itself).
     env["PYTHONPATH"] = str(clone)
