@@ -426,3 +426,42 @@ def test_a_first_sync_that_fails_leaves_the_store_empty_and_no_staging(tmp_path:
     acc.fail_after = None
     store.sync(since=NOW - dt.timedelta(days=400), progress=False)
     check(acc, store, NOW - dt.timedelta(days=400))
+
+
+def test_the_watermark_is_the_newest_time_in_any_form() -> None:
+    # Times in the API's usual form ("...Z", whole seconds) are compared as text and only the
+    # greatest is parsed; every other form is parsed, and an impossible date is skipped.
+    from atlas_canvas.pagerduty._sync import _watermark
+
+    def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0, us: int = 0) -> Any:
+        return dt.datetime(y, mo, d, h, mi, s, us, tzinfo=dt.timezone.utc)
+
+    def entries(*times: Any) -> list[dict[str, Any]]:
+        return [{"created_at": t} for t in times]
+
+    assert _watermark(entries("2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"), []) == utc(
+        2025, 1, 2
+    )
+    # an offset later in the day than the plain text's time, but earlier in UTC, and back
+    assert _watermark(entries("2025-01-01T01:00:00Z", "2025-01-01T01:30:00+01:00"), []) == utc(
+        2025, 1, 1, 1
+    )
+    assert _watermark(entries("2025-01-01T00:00:00Z", "2025-01-01T03:00:00+01:00"), []) == utc(
+        2025, 1, 1, 2
+    )
+    # fractions sort before "Z" as text, but name a later time
+    assert _watermark(entries("2025-01-01T00:00:05Z", "2025-01-01T00:00:05.500Z"), []) == utc(
+        2025, 1, 1, 0, 0, 5, 500_000
+    )
+    # month 13 is no time: the rest still count
+    assert _watermark(entries("2025-13-01T00:00:00Z", "2024-06-01T00:00:00Z"), []) == utc(
+        2024, 6, 1
+    )
+    assert _watermark(entries(None, "", "not a time"), []) is None
+    # no log entries: the incidents' own times, the newest of their three fields
+    records = [
+        {"created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-03-01T00:00:00Z"},
+        {"created_at": "2025-02-01T00:00:00Z", "last_status_change_at": "2025-02-02T00:00:00Z"},
+    ]
+    assert _watermark([], records) == utc(2025, 3, 1)
+    assert _watermark(entries(None), records) == utc(2025, 3, 1)
