@@ -76,21 +76,7 @@ async def fetch_incidents(
         query, session=session, concurrency=concurrency, progress=progress
     )
     df = incidents_frame(records, adapter=adapter)
-    df.attrs["query"] = {
-        "adapter": adapter,
-        "statuses": list(query.statuses),
-        "urgencies": list(query.urgencies),
-        "service_ids": list(query.service_ids),
-        "team_ids": list(query.team_ids),
-        # What was asked (a refresh asks it again: a lone since still ends "now" then).
-        "since": query.since.isoformat()
-        if query.since and query.window_basis in ("explicit", "since..now")
-        else None,
-        "until": query.until.isoformat()
-        if query.until and query.window_basis in ("explicit", "month before until")
-        else None,
-        "date_range": query.date_range,
-    }
+    df.attrs["query"] = query.asked()
     df.attrs["window"] = query.window()
     df.attrs["fetch"] = stats.as_dict()
     return df

@@ -220,6 +220,24 @@ class IncidentQuery:
             "basis": self.window_basis,
         }
 
+    def asked(self) -> dict[str, Any]:
+        """What was asked, for ``df.attrs["query"]``: a Refresh asks it again, so a lone
+        ``since`` still ends "now" then (the window resolved at fetch time is ``window()``)."""
+        return {
+            "adapter": self.adapter,
+            "statuses": list(self.statuses),
+            "urgencies": list(self.urgencies),
+            "service_ids": list(self.service_ids),
+            "team_ids": list(self.team_ids),
+            "since": self.since.isoformat()
+            if self.since and self.window_basis in ("explicit", "since..now")
+            else None,
+            "until": self.until.isoformat()
+            if self.until and self.window_basis in ("explicit", "month before until")
+            else None,
+            "date_range": self.date_range,
+        }
+
     def describe_window(self) -> str:
         """The window in a few words, e.g. ``2025-03-01..2025-06-01``."""
         w = self.window()

@@ -816,21 +816,7 @@ async def incidents_through_store(
     df.attrs["window"] = window
     # What was asked, as fetch_incidents records it, plus the store: a dashboard's Refresh
     # asks again (a lone since still ends "now" then) and syncs the same file.
-    df.attrs["query"] = {
-        "adapter": query.adapter,
-        "statuses": list(query.statuses),
-        "urgencies": list(query.urgencies),
-        "service_ids": list(query.service_ids),
-        "team_ids": list(query.team_ids),
-        "since": query.since.isoformat()
-        if query.since and query.window_basis in ("explicit", "since..now")
-        else None,
-        "until": query.until.isoformat()
-        if query.until and query.window_basis in ("explicit", "month before until")
-        else None,
-        "date_range": query.date_range,
-        "store": str(target.path),
-    }
+    df.attrs["query"] = {**query.asked(), "store": str(target.path)}
     df.attrs["sync"] = report.as_dict()
     df.attrs["fetch"] = {
         "requests": report.requests,

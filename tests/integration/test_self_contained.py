@@ -4,7 +4,7 @@
 with this virtualenv's Python on the tests that read files (config, YAML, routing, the
 simulator's conformance to PagerDuty's OpenAPI file, the docs). An audit hook
 (``tests/integration/outside_guard.py``) refuses any open of a file in the original checkout
-or beside it (a ``../shared`` folder, say), and the clone's own ``atlas_canvas`` must be the
+or beside it (a ``shared`` reference folder, say), and the clone's own ``atlas_canvas`` must be the
 one imported. Only committed files take part: that is what a new user gets.
 """
 
