@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 #: Bump with a function in ``MIGRATIONS`` that brings version N-1 to N.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 _INCIDENTS = """
@@ -80,7 +80,7 @@ create table if not exists incidents (
     updated_at timestamptz,
     synced_at timestamptz,
     first_ack_at timestamptz,
-    raw varchar
+    raw varchar using compression zstd
 )
 """
 
@@ -158,8 +158,26 @@ def _to_2(con: Any) -> None:
     con.execute("alter table log_entries drop column if exists raw")
 
 
+def _to_3(con: Any) -> None:
+    """3: the incidents' raw JSON compressed with zstd (a year: 51 MB -> 9 MB of file, and
+    the first sync's checkpoint 0.7 s -> 0.2 s: DuckDB's default string analysis is slow on
+    100 MB of JSON). DuckDB sets a column's compression only when the table is created."""
+    cols = ", ".join(
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where table_name = 'incidents' "
+            "and database_name = current_database() and schema_name = 'main' "
+            "order by column_index"
+        ).fetchall()
+    )
+    con.execute("alter table incidents rename to incidents_v2")
+    con.execute(_INCIDENTS)
+    con.execute(f"insert into incidents ({cols}) select {cols} from incidents_v2")
+    con.execute("drop table incidents_v2")
+
+
 #: version N -> the function that brings a version N-1 store to N (one transaction).
-MIGRATIONS: dict[int, Callable[[Any], None]] = {2: _to_2}
+MIGRATIONS: dict[int, Callable[[Any], None]] = {2: _to_2, 3: _to_3}
 
 
 def migrate(con: Any, *, path: str) -> bool:

@@ -40,18 +40,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._errors import UpstreamError
 from ._store_lock import sync_lock
-from ._store_schema import REFERENCE_TABLES, StoreAccountError, write_state
+from ._store_schema import (
+    REFERENCE_TABLES,
+    StoreAccountError,
+    StoreError,
+    read_state,
+    write_state,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -486,13 +495,25 @@ class _Stager:
     """A first sync's rows, converted and staged page by page while the fetching goes on.
 
     One thread converts each batch of pages (:func:`incident_rows`, :func:`log_rows`) and
-    inserts it into a staging DuckDB file beside the store (``<store>.stage``), so the work
-    that followed the last request (half a minute of a year's first sync on a loaded
-    machine) now fills the waits for answers and for the rate limit. The store itself is
-    not touched until :meth:`finish`: it then opens the store for writing, as :func:`_write`
-    does, attaches the staging file and copies the staged rows with SQL inside the sync's one
-    transaction (:func:`_write_in`). Killed at any point, the store keeps its last complete
-    state; the staging file is removed when the sync ends, or replaced by the next one.
+    inserts it into a staging DuckDB file beside the store (``<store>.stage``), which has the
+    store's own schema, so the work that followed the last request now fills the waits for
+    answers and for the rate limit. The store itself is not touched until :meth:`finish`:
+
+    - **an empty store** (a first sync normally meets one): the staging file *becomes* the
+      store. Its rows are settled in place (a window split again may have staged a page
+      twice; log entries newer than the sync's start are left for the next sync), the rest
+      of the sync is written into it by :func:`_write_in` in one transaction and
+      checkpointed, and it is renamed over the store file (one atomic ``rename``). Nothing is
+      copied and the year is compressed once: that was most of a first sync's time after its
+      last request (attach, copy, and a second compression at commit: ~2 s of a 50,000
+      incident year).
+    - **a store holding anything** (on-call data, say): the store is opened for writing, the
+      staging file attached, and the staged rows copied with SQL inside the sync's one
+      transaction (:func:`_copy_staged`).
+
+    Killed at any point, the store keeps its last complete state: before the rename it is
+    the old file, after it the new one. The staging file is removed when the sync ends, or
+    replaced by the next one.
     """
 
     BATCH = 2_000
@@ -505,8 +526,9 @@ class _Stager:
         self.path = store.path.with_name(store.path.name + ".stage")
         self._remove()  # a killed sync's leftovers
         self.synced_at = datetime.now(timezone.utc)
+        self.in_place = False  # set by _write once it settles the staged rows in place
+        self.old_state: dict[str, str] = {}
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._seq = 0
         self._thread = threading.Thread(target=self._run, name="atlas-store-stager", daemon=True)
         self._thread.start()
 
@@ -553,9 +575,8 @@ class _Stager:
                         con = self._open(duckdb)
                     for k in pending:
                         self._flush(con, k, pending)
-                    con.close()
-                    con = None
-                    self._write(*items[:3])
+                    con, staged = None, con
+                    self._write(staged, *items[:3])
                 except BaseException as exc:
                     done.set_exception(exc)
                 else:
@@ -576,44 +597,58 @@ class _Stager:
                 con.close()
 
     def _open(self, duckdb: Any) -> Any:
-        from ._store_schema import _INCIDENTS, _LOG_ENTRIES
+        from ._store_schema import create_schema
 
         con = duckdb.connect(str(self.path))
         con.execute("set TimeZone = 'UTC'")
         con.execute(_ANALYZE_ALL)
-        con.execute(_INCIDENTS)
-        con.execute(_LOG_ENTRIES)
-        con.execute("alter table incidents add column seq bigint")
-        con.execute("alter table log_entries add column seq bigint")
-        # The staged rows stay in the staging file's write-ahead log, which the store's
-        # ATTACH reads back once: checkpointing it (DuckDB's default past 16 MB, and again
-        # on close) compressed 100 MB of raw JSON for a file read once and then deleted,
-        # about a second at the end of a year's first sync.
+        con.execute("begin transaction")
+        create_schema(con)
+        con.execute("commit")
+        # No checkpoint while staging: the year is one DuckDB row group (122,880 rows), and
+        # each checkpoint (DuckDB's default past 16 MB of log) would compress all of it again.
+        # It is compressed once, at the end (in place), or read back from the log by the
+        # store's ATTACH (copied).
         con.execute("set checkpoint_threshold = '1TB'")
         con.execute("pragma disable_checkpoint_on_shutdown")
         return con
 
     def _flush(self, con: Any, kind: str, pending: dict[str, list[dict[str, Any]]]) -> None:
-        import pandas as pd
-
         items, pending[kind] = pending[kind], []
         if not items:
             return
         rows = incident_rows(items, self.synced_at) if kind == "incidents" else log_rows(items)
-        rows["seq"] = pd.RangeIndex(self._seq, self._seq + len(rows))
-        self._seq += len(rows)
         con.register("staged_batch", rows)
         if kind == "incidents":
             con.execute(_STAGE_INCIDENTS)
         else:
             con.execute(
                 "insert into log_entries (id, type, created_at, incident_id, agent_id, "
-                "agent_type, channel_type, summary, seq) select id, type, created_at, "
-                "incident_id, agent_id, agent_type, channel_type, summary, seq from staged_batch"
+                "agent_type, channel_type, summary) select id, type, created_at, "
+                "incident_id, agent_id, agent_type, channel_type, summary from staged_batch"
             )
         con.unregister("staged_batch")
 
-    def _write(self, work: _Work, report: SyncReport, started: float) -> None:
+    def _write(self, staged: Any, work: _Work, report: SyncReport, started: float) -> None:
+        """Write the sync: the staging file renamed over an empty store, else copied in."""
+        try:
+            with self.store.writing() as con:
+                empty = _holds_nothing(con)
+                if empty:
+                    self.old_state = read_state(con)
+                    # Leaves no write-ahead log beside the file the rename replaces (a log
+                    # left there would be replayed into the new file).
+                    con.execute("checkpoint")
+            if empty and not _has_log(self.store.path):
+                self.in_place = True
+                staged.execute("begin transaction")
+                _write_in(staged, self.store, work, report, started, self.synced_at, self)
+                staged.close()
+                self._swap()
+                return
+        finally:
+            with contextlib.suppress(Exception):
+                staged.close()  # (closing twice is harmless)
         with self.store.writing() as con:
             quoted = str(self.path).replace("'", "''")
             con.execute(f"attach '{quoted}' as stage (read_only)")
@@ -624,6 +659,62 @@ class _Stager:
                 with contextlib.suppress(Exception):
                     con.execute("detach stage")
 
+    def _swap(self) -> None:
+        """The finished staging file becomes the store: durable first, then one rename."""
+        if _has_log(self.path):
+            raise StoreError(
+                f"the staged store {self.path} still has a write-ahead log after its checkpoint",
+                hint="the store was left as it was; run the sync again",
+            )
+        target = self.store.path
+        with contextlib.suppress(OSError):
+            os.chmod(self.path, stat.S_IMODE(target.stat().st_mode))  # keep the store's mode
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.path, target)
+        with contextlib.suppress(OSError):
+            target.with_name(target.name + ".wal").unlink(missing_ok=True)  # (empty, if any)
+        with contextlib.suppress(OSError):
+            dfd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+
+def _has_log(path: Path) -> bool:
+    """A non-empty DuckDB write-ahead log beside ``path``."""
+    wal = path.with_name(path.name + ".wal")
+    try:
+        return wal.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def _holds_nothing(con: Any) -> bool:
+    """No row in any table but ``sync_state``, and no table the new file would not have."""
+    from ._store_schema import TABLES
+
+    names = [
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where not temporary "
+            "and database_name = current_database()"
+        ).fetchall()
+    ]
+    if set(names) - set(TABLES):
+        return False
+    for name in names:
+        if name == "sync_state":
+            continue
+        row = con.execute(f'select exists (select 1 from "{name}")').fetchone()
+        if row and row[0]:
+            return False
+    return True
+
 
 #: DuckDB infers the type of a pandas object column (lists of names) from its first 1,000
 #: rows; a batch whose first rows have no team then holds a name later fails to insert.
@@ -633,11 +724,11 @@ _STAGE_INCIDENTS = """
 insert into incidents (id, incident_number, title, status, urgency, priority, service_id,
                        service, teams, team_ids, assignees, escalation_policy, created_at,
                        acknowledged_at, resolved_at, alert_count, html_url, updated_at,
-                       synced_at, first_ack_at, raw, seq)
+                       synced_at, first_ack_at, raw)
 select id, incident_number, title, cast(status as varchar), cast(urgency as varchar), priority,
        service_id, service, cast(teams as varchar[]), cast(team_ids as varchar[]),
        cast(assignees as varchar[]), escalation_policy, created_at, acknowledged_at,
-       resolved_at, alert_count, html_url, updated_at, synced_at, null, raw, seq
+       resolved_at, alert_count, html_url, updated_at, synced_at, null, raw
 from staged_batch
 """
 
@@ -970,7 +1061,9 @@ def _write_in(
     # dicts (a year: ~250,000 of them), and each collection walked them all (half the write).
     with _no_gc():
         try:
-            if staged is not None:
+            if staged is not None and staged.in_place:
+                _settle_staged(con, work, report)
+            elif staged is not None:
                 _copy_staged(con, work, report)
             elif work.incidents:
                 before = dict(
@@ -1016,7 +1109,10 @@ def _write_in(
             for table, items in work.references.items():
                 _write_reference(con, table, items)
             report.seconds = time.perf_counter() - started
-            values: dict[str, str | None] = dict(work.state)
+            values: dict[str, str | None] = {}
+            if staged is not None and staged.in_place:
+                values.update(staged.old_state)  # the file replacing the store keeps its state
+            values.update(work.state)
             values["last_sync_at"] = _fmt(synced_at)
             values["last_report"] = _dumps(report.as_dict())
             if store.base_url is None:
@@ -1057,7 +1153,7 @@ def _copy_staged(con: Any, work: _Work, report: SyncReport) -> None:
     con.execute("create temp table stage_keep as select unnest(?::varchar[]) as id", [ids])
     staged = (
         f"select {inc_cols} from stage.incidents s semi join stage_keep k on s.id = k.id "
-        "qualify row_number() over (partition by s.id order by s.seq) = 1"
+        "qualify row_number() over (partition by s.id order by s.rowid) = 1"
     )
     row = con.execute("select exists (select 1 from incidents)").fetchone()
     if row and row[0]:
@@ -1084,10 +1180,33 @@ def _copy_staged(con: Any, work: _Work, report: SyncReport) -> None:
         f"insert into log_entries ({log_cols}) select {log_cols} from ("
         "select s.* from stage.log_entries s semi join stage_keep_entries k on s.id = k.id "
         "where s.id not in (select id from log_entries) "
-        "qualify row_number() over (partition by s.id order by s.seq) = 1)"
+        "qualify row_number() over (partition by s.id order by s.rowid) = 1)"
     )
     for table in ("stage_keep", "stage_keep_entries"):
         con.execute(f"drop table {table}")
+
+
+def _settle_staged(con: Any, work: _Work, report: SyncReport) -> None:
+    """A first sync's staged rows, settled in the staging file that becomes the store.
+
+    The same rows :func:`_copy_staged` would copy, kept where they are: the incidents the
+    listing returned (the first staged copy of each) and the settled log entries (the first
+    copy of each); the rest is deleted. In the caller's transaction.
+    """
+    for table, ids in (
+        ("incidents", [str(r.get("id")) for r in work.incidents]),
+        ("log_entries", [str(e.get("id")) for e in work.entries]),
+    ):
+        con.execute("create temp table stage_keep as select unnest(?::varchar[]) as id", [ids])
+        con.execute(
+            f"delete from {table} where rowid in ("
+            f"select t.rowid from {table} t anti join stage_keep k on t.id = k.id "
+            f"union all select rowid from {table} "
+            "qualify row_number() over (partition by id order by rowid) > 1)"
+        )
+        con.execute("drop table stage_keep")
+    row = con.execute("select count(*) from incidents").fetchone()
+    report.new, report.changed = (int(row[0]) if row else 0), 0
 
 
 _INSERT_INCIDENTS = """

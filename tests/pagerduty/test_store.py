@@ -346,7 +346,10 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     )
     con.close()
     store = open_store(path=path)
-    assert store.state["schema_version"] == str(SCHEMA_VERSION) == "2"
+    assert store.state["schema_version"] == str(SCHEMA_VERSION) == "3"
+    ddl = store.sql("select sql from duckdb_tables() where table_name = 'incidents'").sql[0]
+    assert "RAW VARCHAR USING COMPRESSION ZSTD" in ddl.upper()  # version 3
+    assert store.incidents().pagerduty.raw == [{}]  # the raw JSON kept
     df = store.incidents()
     assert df.time_to_ack.iloc[0] == pd.Timedelta(minutes=5)
     assert df.teams.iloc[0] == ["Ops"] and df.assignees.iloc[0] == []
