@@ -611,12 +611,21 @@ class _Stager:
         # store's ATTACH (copied).
         con.execute("set checkpoint_threshold = '1TB'")
         con.execute("pragma disable_checkpoint_on_shutdown")
+        # One DuckDB thread while the requests go on: the other core is the event loop's.
+        con.execute("set threads = 1")
         return con
 
     def _flush(self, con: Any, kind: str, pending: dict[str, list[dict[str, Any]]]) -> None:
         items, pending[kind] = pending[kind], []
         if not items:
             return
+        if kind == "incidents":
+            from ._store_rows import insert_incident_json
+
+            # DuckDB reads the documented shape out of the JSON (outside the interpreter
+            # lock the event loop needs); anything else is built the frame's way below.
+            if insert_incident_json(con, [_dumps(r) for r in items], self.synced_at):
+                return
         rows = incident_rows(items, self.synced_at) if kind == "incidents" else log_rows(items)
         con.register("staged_batch", rows)
         if kind == "incidents":
@@ -641,6 +650,7 @@ class _Stager:
                     con.execute("checkpoint")
             if empty and not _has_log(self.store.path):
                 self.in_place = True
+                staged.execute("reset threads")  # the fetching is over: compress on all cores
                 staged.execute("begin transaction")
                 _write_in(staged, self.store, work, report, started, self.synced_at, self)
                 staged.close()
