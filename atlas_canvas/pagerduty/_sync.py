@@ -456,14 +456,13 @@ async def sync_store(
         fetcher = _Fetcher(store, concurrency=concurrency or DEFAULT_CONCURRENCY, progress=progress)
         state = await asyncio.to_thread(lambda: store.state)
         report = SyncReport(store=str(store.path))
-        account = await fetcher.identity()
-        if state.get("account") and state["account"] != account:
-            raise StoreAccountError(
-                f"the store {store.path} belongs to the PagerDuty account {state['account']}, "
-                f"but adapter '{store.adapter}' now answers for {account}",
-                hint="a store holds one account: use another path= (or ATLAS_STORE) for this "
-                "key, or point the adapter back at the store's account",
-            )
+        # Which account the key answers for. A store that has one is checked before any
+        # other request; a new store's first sync asks alongside its listing (one round
+        # trip less) and checks before it writes.
+        identity = asyncio.ensure_future(fetcher.identity())
+        identity.add_done_callback(lambda t: t.cancelled() or t.exception())  # (retrieved)
+        if state.get("account"):
+            _same_account(store, state, await identity)
         stager: _Stager | None = None
         try:
             if state.get("watermark"):
@@ -474,6 +473,8 @@ async def sync_store(
                 # limit, the writing happens while the pacer waits).
                 stager = fetcher.stager = _Stager(store)
                 work = await _first(store, fetcher, asked_since, ack_times, report, whole=whole)
+            account = await identity
+            _same_account(store, state, account)
             work.state["account"] = account
             work.state["adapter"] = store.adapter
             report.requests = fetcher.stats.requests
@@ -484,11 +485,23 @@ async def sync_store(
             else:
                 await asyncio.to_thread(_write, store, work, report, started)
         finally:
+            identity.cancel()  # (when the sync failed before asking for it)
             if stager is not None:
                 await asyncio.to_thread(stager.close)  # rolls back unless finished
     finally:
         lock.__exit__(None, None, None)
     return report
+
+
+def _same_account(store: Store, state: dict[str, str], account: str) -> None:
+    """Refuse a key that answers for another account than the store's."""
+    if state.get("account") and state["account"] != account:
+        raise StoreAccountError(
+            f"the store {store.path} belongs to the PagerDuty account {state['account']}, "
+            f"but adapter '{store.adapter}' now answers for {account}",
+            hint="a store holds one account: use another path= (or ATLAS_STORE) for this "
+            "key, or point the adapter back at the store's account",
+        )
 
 
 class _Stager:
@@ -1106,16 +1119,19 @@ def _write_in(
                     "where id not in (select id from log_entries)"
                 )
                 con.unregister("staged_entries")
-            touched = {str(r.get("id")) for r in work.incidents}
-            touched |= {
-                str(e["incident"]["id"])
-                for e in work.entries
-                if e.get("type") == "acknowledge_log_entry"
-                and isinstance(e.get("incident"), dict)
-                and e["incident"].get("id")
-            }
-            if touched:
-                con.execute(_FIRST_ACKS, [sorted(touched)])
+            if staged is not None and staged.in_place:
+                con.execute(_FIRST_ACKS_ALL)  # a new store: every incident was written now
+            else:
+                touched = {str(r.get("id")) for r in work.incidents}
+                touched |= {
+                    str(e["incident"]["id"])
+                    for e in work.entries
+                    if e.get("type") == "acknowledge_log_entry"
+                    and isinstance(e.get("incident"), dict)
+                    and e["incident"].get("id")
+                }
+                if touched:
+                    con.execute(_FIRST_ACKS, [sorted(touched)])
             for table, items in work.references.items():
                 _write_reference(con, table, items)
             report.seconds = time.perf_counter() - started
@@ -1238,6 +1254,16 @@ from (
     select incident_id, min(created_at) as at from log_entries
     where type = 'acknowledge_log_entry' and incident_id in (select unnest(?))
     group by incident_id
+) a
+where incidents.id = a.incident_id
+"""
+
+
+_FIRST_ACKS_ALL = """
+update incidents set first_ack_at = a.at
+from (
+    select incident_id, min(created_at) as at from log_entries
+    where type = 'acknowledge_log_entry' group by incident_id
 ) a
 where incidents.id = a.incident_id
 """
