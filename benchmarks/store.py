@@ -135,12 +135,18 @@ def main() -> None:
               f" + with_ack_times(): {t_ack:.2f} s")  # fmt: skip
 
         # 3. First sync: without the history log (the same listing), then with it.
+        # Timed from outside, as incidents() is (the report's own seconds end with its write,
+        # before the lock is let go and the call returns).
         bare = open_store(path=work / "bare.duckdb", config=cfg)
+        t0 = time.perf_counter()
         first_bare = bare.sync(since=since, progress=False, ack_times=False)
+        t_bare = time.perf_counter() - t0
         store = open_store(path=work / "pd.duckdb", config=cfg)
+        t0 = time.perf_counter()
         first = store.sync(since=since, progress=False)
-        print(f"  first sync, no history log: {first_bare}")
-        print(f"  first sync with ack times:  {first}")
+        t_first = time.perf_counter() - t0
+        print(f"  first sync, no history log: {first_bare}; {t_bare:.2f} s wall")
+        print(f"  first sync with ack times:  {first}; {t_first:.2f} s wall")
         settle = store.sync(progress=False)
         print(f"  next sync (confirms the first one's last minutes): {settle}")
 
@@ -151,12 +157,16 @@ def main() -> None:
         # index); ask it once, untimed, so the refresh below measures the sync, not that.
         httpx.get(url + "/log_entries", params={"limit": 1}, timeout=300,
                   headers={"Authorization": f"Token token={TOKEN}"})  # fmt: skip
+        t0 = time.perf_counter()
         refresh = store.sync(progress=False)
+        t_refresh = time.perf_counter() - t0
         print(f"  refresh after 100 changes: {refresh} ({refresh.windows} windows, "
               f"{refresh.per_incident} single incidents)")  # fmt: skip
         results.update(
             fetch_seconds=t_fetch, fetch_requests=r_fetch, ack_seconds=t_ack,
-            first_bare=first_bare.as_dict(), first=first.as_dict(), refresh=refresh.as_dict(),
+            first_bare={**first_bare.as_dict(), "wall": t_bare},
+            first={**first.as_dict(), "wall": t_first},
+            refresh={**refresh.as_dict(), "wall": t_refresh},
         )  # fmt: skip
 
     # 2. Reopen in a fresh process.
@@ -188,13 +198,13 @@ def main() -> None:
     print(f"  1. refresh requests / incidents() requests: {ref['requests']} / {r_fetch} = "
           f"{ref['requests'] / r_fetch:.1%} (claim <= 2%); / first sync with ack times "
           f"{fa['requests']}: {ref['requests'] / fa['requests']:.2%}; "
-          f"refresh time {ref['seconds']:.2f} s (claim < 1 s)")  # fmt: skip
+          f"refresh time {ref['wall']:.2f} s wall (claim < 1 s)")  # fmt: skip
     print(f"  2. reopen {again['seconds']:.3f} s (claim < 0.3 s); growth / frame "
           f"{again['grown'] / again['frame']:.2f}x (claim <= 3x)")  # fmt: skip
-    print(f"  3. first sync (no history log) / incidents(): {fb['seconds']:.2f} / {t_fetch:.2f} "
-          f"= {fb['seconds'] / t_fetch:.2f}x (claim <= 1.2x); with ack times / "
+    print(f"  3. first sync (no history log) / incidents(): {fb['wall']:.2f} / {t_fetch:.2f} "
+          f"= {fb['wall'] / t_fetch:.2f}x (claim <= 1.2x); with ack times / "
           f"(incidents() + with_ack_times()): "
-          f"{fa['seconds'] / (t_fetch + t_ack):.2f}x")  # fmt: skip
+          f"{fa['wall'] / (t_fetch + t_ack):.2f}x")  # fmt: skip
     if "rate_limit" in results:
         rl_d = results["rate_limit"]
         assert isinstance(rl_d, dict)

@@ -26,9 +26,11 @@ escalate, note, urgency change...) leaves a log entry, so
 Everything a sync fetched is written in **one transaction** after the fetching is done: a sync
 killed at any point (SIGKILL, kernel restart, network gone) leaves the store as the last
 complete sync wrote it, and the next sync starts again from that watermark. A first sync
-(the whole year) converts and stages its pages in a file beside the store while it fetches
-(:class:`_Stager`), so that transaction only copies staged rows with SQL. The store's lock
-serialises syncs of the same file (``_store_lock``).
+(the whole year) stages its pages in a file beside the store while it fetches, DuckDB reading
+the columns out of the JSON (:class:`_Stager`, ``_store_rows``); an empty store is then
+replaced by that file in one atomic rename (a store already holding rows gets them copied in
+with SQL, in its one transaction). The store's lock serialises syncs of the same file
+(``_store_lock``).
 
 Rate limits: every request goes through the adapter's shared pacer, which reads ``ratelimit-*``
 headers on every answer and holds requests back before the budget runs out; 429s are still
