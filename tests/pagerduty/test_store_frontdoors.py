@@ -135,6 +135,24 @@ def test_cli_sync_then_export(
     assert code == 2 and "--parquet" in capsys.readouterr().err
 
 
+def test_cli_sync_with_a_bad_config_says_so_and_makes_no_store(
+    sim: SimEnv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "never.duckdb"
+    broken = tmp_path / "broken.yml"
+    broken.write_text("kind: [unclosed\n")
+    cases = [
+        (["-f", str(tmp_path / "missing.yml")], "config file not found"),
+        (["-f", str(broken)], "broken.yml"),
+        (["-f", str(sim.config_path), "--adapter", "nosuch"], "no adapter named 'nosuch'"),
+    ]
+    for args, said in cases:
+        code = main(["pagerduty", "sync", "--store", str(store), *args])
+        err = capsys.readouterr().err
+        assert code != 0 and said in err, (args, err)
+        assert not store.exists() and list(tmp_path.glob("never.duckdb*")) == [], args
+
+
 def test_kubernetes_cronjob_runs_a_real_sync() -> None:
     from tests.test_docs import _check_options, _resolve
 
