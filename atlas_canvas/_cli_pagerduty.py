@@ -81,17 +81,9 @@ def sync_command(
     """
     if config_file and base_url:
         raise UsageError("pass either -f FILE or --base-url URL, not both")
-    from .pagerduty._session import PagerDutySession
-    from .pagerduty._store import open_store
+    from .pagerduty._store import open_store_for_sync
 
-    # Where requests go, checked before the store file is made: a missing or broken config,
-    # or an adapter it does not have, is said now and leaves no empty store behind.
-    config = PagerDutySession.create(
-        adapter, config=config_file, base_url=base_url
-    ).target.current_config()
-    if config is not None:
-        config.get(adapter)
-    store = open_store(adapter, store_path, config=config_file, base_url=base_url)
+    store = open_store_for_sync(adapter, store_path, config=config_file, base_url=base_url)
     report = store.sync(since, progress=True, ack_times=not no_ack_times, lock_timeout=wait)
     if as_json:
         click.echo(json.dumps(report.as_dict()))

@@ -271,9 +271,9 @@ def sync_oncall(
         print(report)   # 412 shifts, 1,530 new notifications, 31 requests, 1.2 s
     """
     from .._bridge import run_sync
-    from ._store import open_store
+    from ._store import open_store_for_sync
 
-    target = store if store is not None else open_store(adapter)
+    target = store if store is not None else open_store_for_sync(adapter, None)
     return run_sync(sync_oncall_async(target, since=since, lock_timeout=lock_timeout))
 
 

@@ -81,6 +81,20 @@ class PagerDutySession:
         """The rate pacer this adapter shares with every session aimed at the same place."""
         return pacer_for(self.target.key, self.adapter, transport=self.target.transport)
 
+    def checked(self) -> PagerDutySession:
+        """This session, once where its requests go has been looked at: a local config that
+        is missing, broken or without this adapter raises now (before a caller writes
+        anything, such as a new store file), not at the first request.
+
+        Example::
+
+            PagerDutySession.create("pagerduty", config="atlas.yml").checked()
+        """
+        config = self.target.current_config()
+        if config is not None:
+            config.get(self.adapter)
+        return self
+
     def url(self, rest: str = "") -> str:
         """The Atlas path of ``rest`` through this adapter, e.g. ``url("incidents")``."""
         return adapter_path(self.adapter, rest)

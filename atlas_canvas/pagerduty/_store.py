@@ -767,6 +767,24 @@ def open_store(
     return store
 
 
+def open_store_for_sync(
+    adapter: str,
+    path: str | os.PathLike[str] | None,
+    *,
+    config: Any = None,
+    base_url: str | None = None,
+    transport: Any = None,
+) -> Store:
+    """:func:`open_store` for a sync that follows: where requests go is checked first, so a
+    missing or broken config, or one without ``adapter``, leaves no new empty store behind."""
+    from ._session import PagerDutySession
+
+    PagerDutySession.create(
+        adapter, config=config, base_url=base_url, transport=transport
+    ).checked()
+    return open_store(adapter, path, config=config, base_url=base_url, transport=transport)
+
+
 async def incidents_through_store(
     query: Any,
     store: Any,
@@ -792,7 +810,7 @@ async def incidents_through_store(
     else:
         path = None if store is True else store
         target = await asyncio.to_thread(
-            open_store,
+            open_store_for_sync,
             query.adapter,
             path,
             config=config,
@@ -841,7 +859,9 @@ async def sync_async(
 ) -> SyncReport:
     """Awaitable :func:`sync`."""
     if not isinstance(store, Store):
-        store = open_store(adapter, store, config=config, base_url=base_url, transport=transport)
+        store = open_store_for_sync(
+            adapter, store, config=config, base_url=base_url, transport=transport
+        )
     return await store.sync_async(since, progress=progress, lock_timeout=lock_timeout)
 
 

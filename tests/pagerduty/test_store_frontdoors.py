@@ -153,6 +153,34 @@ def test_cli_sync_with_a_bad_config_says_so_and_makes_no_store(
         assert not store.exists() and list(tmp_path.glob("never.duckdb*")) == [], args
 
 
+def test_every_sync_door_checks_the_config_before_it_makes_a_store(
+    sim: SimEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atlas_canvas._errors import AtlasError
+
+    missing = tmp_path / "missing.yml"
+    store = tmp_path / "never.duckdb"
+    doors = {
+        "pagerduty.sync": lambda: pagerduty.sync("pagerduty", store=store, config=missing),
+        "incidents(store=path)": lambda: pagerduty.incidents(
+            since=SINCE, store=store, config=missing, progress=False
+        ),
+        "unknown adapter": lambda: pagerduty.sync("nosuch", store=store, config=sim.config_path),
+    }
+    for name, door in doors.items():
+        with pytest.raises(AtlasError) as caught:
+            door()
+        assert caught.value.hint, name  # says how to fix it
+        assert list(tmp_path.glob("never.duckdb*")) == [], name
+    # sync_oncall() opens the default store: same check (ATLAS_CONFIG names the missing file)
+    monkeypatch.setenv("ATLAS_STORE", str(store))
+    monkeypatch.setenv("ATLAS_CONFIG", str(missing))
+    monkeypatch.delenv("ATLAS_URL", raising=False)
+    with pytest.raises(AtlasError):
+        pagerduty.sync_oncall()
+    assert list(tmp_path.glob("never.duckdb*")) == []
+
+
 def test_kubernetes_cronjob_runs_a_real_sync() -> None:
     from tests.test_docs import _check_options, _resolve
 
