@@ -42,6 +42,7 @@ __all__ = [
     "AtlasError",
     "BadHeaderError",
     "BadPathError",
+    "BadRequestError",
     "CallerBodyTimeoutError",
     "ConfigError",
     "HTTPStatusError",
@@ -245,6 +246,13 @@ class CallerBodyTimeoutError(ProxyError):
 
     code = "ATLAS_RequestBodyTimeout"
     http_status = 408
+
+
+class BadRequestError(ProxyError):
+    """A request the server's HTTP parser could not read (broken framing or body encoding)."""
+
+    code = "ATLAS_BadRequestError"
+    http_status = 400
 
 
 class RouteNotFoundError(ProxyError):

@@ -60,9 +60,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._accesslog import logging_writer
 from ._errors import (
     AtlasError,
+    BadHeaderError,
+    BadPathError,
+    BadRequestError,
     CallerBodyTimeoutError,
     InvalidAccessTokenError,
     MissingAccessTokenError,
+    ProxyError,
     RequestTooLargeError,
     UpstreamError,
 )
@@ -437,7 +441,7 @@ async def serve(
 
     stop = stop or asyncio.Event()
     _quiet_aiohttp_request_errors()
-    server = web.Server(
+    server = _json_error_server(
         app.handle,
         access_log=None,  # our own access log: one line, no header values
         keepalive_timeout=75.0,
@@ -497,6 +501,81 @@ def _configure_logging(access: bool) -> None:
         aio.addHandler(handler)
         aio.propagate = False
     access_log.disabled = not access
+
+
+def _json_error_server(handler: Any, **kwargs: Any) -> Any:
+    """aiohttp's low-level ``web.Server`` whose own refusals are Atlas errors.
+
+    A request aiohttp's HTTP parser cannot read (raw non-ASCII in the request target, a
+    header line without a colon, a bad chunk...) never reaches :meth:`AtlasApp.handle`:
+    aiohttp answers it itself, in plain text. Every error of this server is JSON
+    ``{"error": {"code", "message", "hint"}}`` (``interface.md``), so each connection's
+    ``handle_error`` is wrapped: aiohttp still logs, checks nothing was sent yet and closes the
+    connection; the body becomes the Atlas error :func:`_parser_refusal` names. Nothing of
+    the refused request is echoed back (it may hold a token).
+    """
+    from aiohttp import web
+    from aiohttp.web_protocol import RequestHandler
+
+    class Handler(RequestHandler):
+        __slots__ = ()  # the same layout: a connection aiohttp made can become one
+
+        def handle_error(
+            self,
+            request: Any,
+            status: int = 500,
+            exc: BaseException | None = None,
+            message: str | None = None,
+        ) -> Any:
+            answer = super().handle_error(request, status, exc, message)  # logs; checks
+            err = _parser_refusal(answer.status, exc)
+            out = web.Response(status=answer.status, body=err.to_json_bytes(), content_type=_JSON)
+            out.force_close()
+            return out
+
+    class Server(web.Server):
+        def __call__(self) -> Any:
+            proto = super().__call__()
+            proto.__class__ = Handler  # aiohttp builds it; only handle_error differs
+            return proto
+
+    return Server(handler, **kwargs)
+
+
+def _parser_refusal(status: int, exc: BaseException | None) -> AtlasError:
+    """The Atlas error for a request aiohttp refused before the app saw it."""
+    from aiohttp import http_exceptions as he
+
+    if status >= 500:
+        return ProxyError(
+            "the server failed while reading the request",
+            hint="this is a bug in the Atlas server; its log has the details",
+        )
+    # llhttp's errors reach aiohttp as classes for the request line, and as BadHttpMessage
+    # with llhttp's reason for the rest ("Invalid header token", "Content-Length can't be
+    # present with Transfer-Encoding"...): the reason tells a header from the framing.
+    reason = str(getattr(exc, "message", "") or "").lower()
+    framing = any(w in reason for w in ("content-length", "transfer-encoding", "chunk"))
+    if isinstance(exc, (he.InvalidURLError, he.BadHttpMethod, he.BadStatusLine)) or (
+        not framing and any(w in reason for w in ("url", "method", "version", "request line"))
+    ):
+        return BadPathError(
+            "the request line could not be read (method, target or HTTP version): the "
+            "target must be ASCII, with other bytes percent-encoded",
+            hint="send an HTTP/1.1 request line such as "
+            "'GET /v1/apis/http/<adapter>/<path> HTTP/1.1', encoding the path (%XX)",
+        )
+    if isinstance(exc, (he.InvalidHeader, he.LineTooLong)) or (not framing and "header" in reason):
+        return BadHeaderError(
+            "a request header could not be read (no colon, a forbidden character, or a "
+            "line longer than the server accepts)",
+            hint="send headers as 'Name: value' lines of printable characters",
+        )
+    return BadRequestError(
+        "the request could not be read as HTTP/1.1 (its framing or body encoding is broken)",
+        hint="check Content-Length and Transfer-Encoding: send one of them, and a body "
+        "that matches it",
+    )
 
 
 def _quiet_aiohttp_request_errors() -> None:

@@ -153,9 +153,10 @@ def test_raw_non_ascii_bytes_get_the_same_400_on_every_front_door(
         verdicts[name] = (status, code)
     # The Jupyter route reaches the routing core (Tornado reads the request line as Latin-1);
     # aiohttp's HTTP parser refuses raw non-ASCII in the request target itself, before the
-    # Atlas app runs, with a plain-text 400. Same status, nothing sent upstream.
+    # Atlas app runs, and the server answers that refusal as an Atlas error too. Same
+    # status and code, nothing sent upstream.
     assert verdicts == {
-        "atlas-server": (400, None),
+        "atlas-server": (400, "ATLAS_BadPathError"),
         "jupyter": (400, "ATLAS_BadPathError"),
     }, verdicts
     assert rec.seen == []

@@ -26,6 +26,7 @@ from tests.proxy_fakes import (
     config_yaml,
     raw_request,
     recording_server,
+    send_raw,
     start_atlas,
     stop_atlas,
 )
@@ -169,6 +170,55 @@ def test_ambiguous_request_framing_is_refused(
     log = atlas.log()
     assert "refused a malformed request from 127.0.0.1" in log
     assert TOKEN not in log and "Traceback" not in log
+
+
+def _answer(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    return int(lines[0].split(" ")[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "code"),
+    [
+        (b"GET /v1/apis/http/pd/\xc3\xa9 HTTP/1.1\r\n", "ATLAS_BadPathError"),
+        (b"G@T /v1/apis/http/pd/x HTTP/1.1\r\n", "ATLAS_BadPathError"),
+        (b"GET /v1/apis/http/pd/x HTTP/1.x\r\n", "ATLAS_BadPathError"),
+        (b"GET /v1/apis/http/pd/x HTTP/1.1\r\nNo colon here\r\n", "ATLAS_BadHeaderError"),
+        (b"GET /v1/apis/http/pd/x HTTP/1.1\r\nBad\x01Name: v\r\n", "ATLAS_BadHeaderError"),
+        (
+            b"GET /v1/apis/http/pd/x HTTP/1.1\r\nX-Long: " + b"a" * 9000 + b"\r\n",
+            "ATLAS_BadHeaderError",
+        ),
+        (
+            b"POST /v1/apis/http/pd/x HTTP/1.1\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n",
+            "ATLAS_BadRequestError",
+        ),
+        (
+            b"POST /v1/apis/http/pd/x HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n",
+            "ATLAS_BadRequestError",
+        ),
+    ],
+)
+def test_requests_the_parser_refuses_get_a_json_atlas_error(
+    request_bytes: bytes, code: str, atlas: AtlasProcess, clean: tuple[Recorder, Recorder]
+) -> None:
+    # aiohttp's parser refuses these before the app runs; the answer is still an Atlas error
+    # (JSON, a code, a hint), echoes nothing of the request, and closes the connection.
+    up, canary = clean
+    host = atlas.url.split("://")[1]
+    data = request_bytes + (
+        b"Host: " + host.encode() + b"\r\nAtlas-Accesstoken: " + TOKEN.encode() + b"\r\n\r\n"
+    )
+    status, headers, body = _answer(send_raw("127.0.0.1", int(host.split(":")[1]), data))
+    assert status == 400, body
+    assert headers["content-type"].startswith("application/json")
+    error = json.loads(body)["error"]
+    assert error["code"] == code and error["message"] and error["hint"], error
+    assert TOKEN.encode() not in body and b"No colon" not in body and b"aaaa" not in body
+    assert up.seen == [] and canary.seen == []  # (send_raw returned: the server closed)
 
 
 def test_duplicate_token_headers_refused(
