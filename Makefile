@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# jupysql (tests/pagerduty/test_store_jupysql.py) without jupysql-plugin: see pyproject's [dev]
+	$(BIN)/python -m pip install -q --no-deps 'jupysql==0.11.1' 'ploomber-core==0.2.27'
 	touch $(STAMP)
 
 venv: $(STAMP)
